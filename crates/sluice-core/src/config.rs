@@ -1,0 +1,478 @@
+//! The gateway's configuration: one YAML file with `${ENV}` interpolation, or, with no
+//! file, providers detected from the usual environment variables plus the built-in mock.
+//!
+//! Loading refuses an unknown key, a wrong type or a dangling reference with the file,
+//! the line and a plain sentence.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+pub use serde_saphyr::Spanned;
+use thiserror::Error;
+
+use crate::duration::ConfigDuration;
+use crate::interpolate::interpolate;
+use crate::mock::MockSettings;
+use crate::presets::PRESETS;
+use crate::secret::Secret;
+
+/// The default address: loopback, because the gateway holds provider keys and has no
+/// client authentication yet; exposing it is a decision for the operator to make.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the file: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: String,
+        line: u64,
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `--listen` overrides it.
+    pub listen: String,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests and streams before closing them.
+    pub shutdown_grace: ConfigDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_string(),
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_grace: ConfigDuration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// api.openai.com, or anything at `base_url` that is OpenAI itself.
+    Openai,
+    /// Any server speaking the OpenAI dialect: vLLM, Ollama, Groq, Together, …
+    OpenaiCompatible,
+    /// The built-in mock provider, started inside the gateway on a loopback port.
+    Mock,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::OpenaiCompatible => "openai-compatible",
+            ProviderKind::Mock => "mock",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: Spanned<ProviderKind>,
+    /// The URL the dialect's paths are appended to, e.g. `https://api.openai.com/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Shorthand for a single key of weight 1.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Several keys, picked per request by weight.
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// Models advertised under `provider/model` in `GET /v1/models`. Any model name is
+    /// forwarded, listed or not.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Extra headers sent upstream with every request (e.g. OpenRouter's `HTTP-Referer`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub timeouts: TimeoutConfig,
+    /// Settings of a `mock` provider.
+    #[serde(default)]
+    pub mock: Option<MockSettings>,
+}
+
+impl ProviderConfig {
+    /// A provider of `kind` at `base_url` with one key, as presets and tests build them.
+    pub fn new(kind: ProviderKind, base_url: Option<String>, api_key: Option<Secret>) -> Self {
+        Self {
+            kind: unspanned(kind),
+            base_url,
+            api_key,
+            keys: Vec::new(),
+            models: Vec::new(),
+            headers: BTreeMap::new(),
+            timeouts: TimeoutConfig::default(),
+            mock: None,
+        }
+    }
+
+    /// Every key with its weight, the `api_key` shorthand included.
+    pub fn all_keys(&self) -> Vec<KeyConfig> {
+        let mut keys: Vec<KeyConfig> = self
+            .api_key
+            .iter()
+            .map(|key| KeyConfig {
+                key: key.clone(),
+                weight: 1,
+            })
+            .collect();
+        keys.extend(self.keys.iter().cloned());
+        keys
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub key: Secret,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutConfig {
+    /// TCP (and TLS) connection set-up.
+    pub connect: ConfigDuration,
+    /// From sending the request to the response headers (for streams, the first event
+    /// usually comes with them).
+    pub first_byte: ConfigDuration,
+    /// The whole exchange, body or stream included.
+    pub total: ConfigDuration,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            connect: ConfigDuration::from_secs(10),
+            first_byte: ConfigDuration::from_secs(120),
+            total: ConfigDuration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteStrategy {
+    /// Pick one target per request at random in proportion to its weight.
+    #[default]
+    Weighted,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub strategy: RouteStrategy,
+    pub targets: Spanned<Vec<TargetConfig>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// A provider declared under `providers`.
+    pub provider: Spanned<String>,
+    /// The model name sent to that provider.
+    pub model: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn unspanned<T>(value: T) -> Spanned<T> {
+    let nowhere = serde_saphyr::Location::UNKNOWN;
+    Spanned::new(value, nowhere, nowhere)
+}
+
+impl Config {
+    /// Reads, interpolates, parses and validates a config file.
+    pub fn load(path: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text, path, |name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates config text; `path` only names the source in errors.
+    pub fn from_yaml(
+        text: &str,
+        path: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |line: u64, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            line,
+            message,
+        };
+        let text = interpolate(text, env).map_err(|err| {
+            let line = match &err {
+                crate::interpolate::InterpolateError::Unset { line, .. }
+                | crate::interpolate::InterpolateError::Unclosed { line }
+                | crate::interpolate::InterpolateError::BadName { line, .. } => *line as u64,
+            };
+            let message = err.to_string();
+            let message = message
+                .split_once(": ")
+                .map_or(message.clone(), |(_, rest)| rest.to_string());
+            invalid(line, message)
+        })?;
+        let config: Config = if text.trim().is_empty() {
+            Config::empty()
+        } else {
+            serde_saphyr::from_str(&text).map_err(|err| {
+                let line = err.location().map_or(1, |location| location.line());
+                invalid(line, plain_yaml_message(&err))
+            })?
+        };
+        config
+            .validate()
+            .map_err(|(line, message)| invalid(line, message))?;
+        Ok(config)
+    }
+
+    /// The config `sluice serve` uses without a file: the built-in mock, plus every
+    /// preset provider whose key variable is set.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Config {
+        let mut config = Config::empty();
+        let mut mock = ProviderConfig::new(ProviderKind::Mock, None, None);
+        mock.models = vec![
+            "gpt-4o-mini".to_string(),
+            "text-embedding-3-small".to_string(),
+        ];
+        config.providers.insert("mock".to_string(), mock);
+        for preset in PRESETS {
+            let Some(key) = env(preset.key_var).filter(|key| !key.is_empty()) else {
+                continue;
+            };
+            let base_url = preset
+                .base_url_var
+                .and_then(&env)
+                .filter(|url| !url.is_empty())
+                .unwrap_or_else(|| preset.base_url.to_string());
+            let kind = if preset.name == "openai" {
+                ProviderKind::Openai
+            } else {
+                ProviderKind::OpenaiCompatible
+            };
+            config.providers.insert(
+                preset.name.to_string(),
+                ProviderConfig::new(kind, Some(base_url), Some(Secret::new(key))),
+            );
+        }
+        config
+    }
+
+    fn empty() -> Config {
+        Config {
+            server: ServerConfig::default(),
+            providers: BTreeMap::new(),
+            routes: BTreeMap::new(),
+        }
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.server.listen.parse().map_err(|_| {
+            format!(
+                "`{}` is not an address such as 127.0.0.1:8080",
+                self.server.listen
+            )
+        })
+    }
+
+    /// Checks what the types cannot: references, URLs, weights. Returns the line to blame.
+    fn validate(&self) -> Result<(), (u64, String)> {
+        if self.listen_addr().is_err() {
+            return Err((
+                1,
+                format!(
+                    "server.listen: `{}` is not an address such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err((1, "server.max_body_bytes must be greater than zero".into()));
+        }
+        for (name, provider) in &self.providers {
+            let line = provider.kind.referenced.line();
+            validate_provider(name, provider).map_err(|message| (line, message))?;
+        }
+        for (name, route) in &self.routes {
+            let line = route.targets.referenced.line();
+            if route.targets.value.is_empty() {
+                return Err((line, format!("route `{name}` has no targets")));
+            }
+            if route.targets.value.iter().all(|target| target.weight == 0) {
+                return Err((
+                    line,
+                    format!("route `{name}`: every target has weight 0, so none can be chosen"),
+                ));
+            }
+            for target in &route.targets.value {
+                let provider = &target.provider.value;
+                if !self.providers.contains_key(provider) {
+                    let known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+                    return Err((
+                        target.provider.referenced.line(),
+                        format!(
+                            "route `{name}` names provider `{provider}`, which is not declared under `providers` (declared: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                if target.model.is_empty() {
+                    return Err((
+                        target.provider.referenced.line(),
+                        format!("route `{name}`: a target's `model` is empty"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String> {
+    if name.is_empty() || name.contains('/') {
+        return Err(format!(
+            "provider name `{name}` must be non-empty and hold no `/` (models are addressed as provider/model)"
+        ));
+    }
+    let kind = provider.kind.value;
+    if let Some(url) = &provider.base_url {
+        let parsed: Result<http::Uri, _> = url.parse();
+        let ok = parsed.as_ref().is_ok_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+        });
+        if !ok {
+            return Err(format!(
+                "provider `{name}`: base_url `{url}` is not an http:// or https:// URL"
+            ));
+        }
+        if kind == ProviderKind::Mock {
+            return Err(format!(
+                "provider `{name}` is of kind mock, which runs inside the gateway and takes no base_url"
+            ));
+        }
+    } else if kind == ProviderKind::OpenaiCompatible {
+        return Err(format!(
+            "provider `{name}` of kind openai-compatible needs a base_url, e.g. http://localhost:11434/v1"
+        ));
+    }
+    let keys = provider.all_keys();
+    if kind == ProviderKind::Openai && keys.is_empty() {
+        return Err(format!(
+            "provider `{name}` of kind openai needs an api_key (write api_key: ${{OPENAI_API_KEY}})"
+        ));
+    }
+    if !keys.is_empty() && keys.iter().all(|key| key.weight == 0) {
+        return Err(format!(
+            "provider `{name}`: every key has weight 0, so none can be used"
+        ));
+    }
+    if keys.iter().any(|key| key.key.is_empty()) {
+        return Err(format!(
+            "provider `{name}`: an API key is empty (is its environment variable set?)"
+        ));
+    }
+    if provider.mock.is_some() && kind != ProviderKind::Mock {
+        return Err(format!(
+            "provider `{name}`: `mock` settings only apply to providers of kind mock"
+        ));
+    }
+    for header in provider.headers.keys() {
+        if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(format!(
+                "provider `{name}`: `{header}` is not a valid HTTP header name"
+            ));
+        }
+    }
+    for value in provider.headers.values() {
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(format!(
+                "provider `{name}`: a header value holds characters HTTP does not allow"
+            ));
+        }
+    }
+    let timeouts = provider.timeouts;
+    for (field, value) in [
+        ("connect", timeouts.connect),
+        ("first_byte", timeouts.first_byte),
+        ("total", timeouts.total),
+    ] {
+        if value.get().is_zero() {
+            return Err(format!(
+                "provider `{name}`: timeouts.{field} must be greater than zero"
+            ));
+        }
+    }
+    if let Some(mock) = &provider.mock {
+        for fault in &mock.faults {
+            let rate = fault.rate();
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!(
+                    "provider `{name}`: a mock fault's rate {rate} is not between 0 and 1"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses mock settings on their own (the `sluice mock --settings FILE` format), with
+/// the same interpolation and line-numbered errors as the config.
+pub fn parse_mock_settings(text: &str) -> Result<MockSettings, String> {
+    let text = interpolate(text, |name| std::env::var(name).ok()).map_err(|err| err.to_string())?;
+    if text.trim().is_empty() {
+        return Ok(MockSettings::default());
+    }
+    serde_saphyr::from_str(&text).map_err(|err| {
+        let line = err.location().map_or(1, |location| location.line());
+        format!("line {line}: {}", plain_yaml_message(&err))
+    })
+}
+
+/// serde-saphyr renders a source snippet into its messages; we print `file:line:` ourselves.
+fn plain_yaml_message(err: &serde_saphyr::Error) -> String {
+    let rendered = err.without_snippet().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
+    // Drop a trailing "at line X column Y": we print the line in front.
+    let first = match first.rfind(" at line ") {
+        Some(at) => &first[..at],
+        None => first,
+    };
+    first.to_string()
+}

@@ -1,0 +1,16 @@
+//! Types every Sluice crate shares: the config, the client-facing error, durations and
+//! the mock provider's settings. No I/O lives here.
+
+pub mod api_error;
+pub mod config;
+pub mod duration;
+pub mod interpolate;
+pub mod mock;
+pub mod presets;
+pub mod secret;
+pub mod weighted;
+
+pub use api_error::{ApiError, ErrorKind};
+pub use config::{Config, ConfigError};
+pub use duration::ConfigDuration;
+pub use secret::Secret;

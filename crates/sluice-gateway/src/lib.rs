@@ -1,0 +1,24 @@
+//! Sluice's HTTP ingress: the OpenAI dialect in front of the configured providers.
+//!
+//! A request flows `server` (axum router) → `proxy` (read body, resolve the model,
+//! forward) → `body` (stream the upstream answer back, chunk for chunk) with `metrics`
+//! recorded along the way. `gateway` holds the immutable state built from the config.
+
+mod body;
+mod gateway;
+mod metrics;
+mod models;
+mod proxy;
+mod response;
+mod server;
+
+pub use gateway::{Gateway, GatewayError, ResolvedModel};
+pub use server::{router, serve};
+
+/// Response headers that explain how a request was served.
+pub mod headers {
+    pub const PROVIDER: &str = "x-sluice-provider";
+    pub const MODEL: &str = "x-sluice-model";
+    pub const ATTEMPTS: &str = "x-sluice-attempts";
+    pub const OVERHEAD_US: &str = "x-sluice-overhead-us";
+}

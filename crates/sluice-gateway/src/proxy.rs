@@ -1,0 +1,231 @@
+//! The pass-through path: an OpenAI-dialect request to an OpenAI-dialect provider.
+//! The body goes upstream with only the model name replaced, and the answer streams
+//! back frame by frame; neither is re-serialised.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::metrics::SharedString;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sluice_core::{ApiError, ErrorKind};
+use sluice_providers::openai::{Endpoint, peek};
+
+use crate::body::{Completion, ProxiedBody};
+use crate::gateway::Gateway;
+use crate::headers;
+use crate::metrics::{self, RequestLabels};
+use crate::response::{ErrorResponse, header_value};
+
+pub(crate) async fn chat_completions(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+) -> Response {
+    proxy(&gateway, Endpoint::ChatCompletions, request).await
+}
+
+pub(crate) async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    proxy(&gateway, Endpoint::Embeddings, request).await
+}
+
+/// A failure before any upstream response, with what is known for metrics and headers.
+struct Refusal {
+    labels: RequestLabels,
+    error: ApiError,
+    reason: &'static str,
+    served_by: Option<(HeaderValue, HeaderValue)>,
+}
+
+async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
+    let started = Instant::now();
+    metrics::in_flight(endpoint.label(), 1.0);
+    match forward(gateway, endpoint, request, started).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            let status = refusal.error.status().as_u16();
+            metrics::finished(
+                &refusal.labels,
+                status,
+                started.elapsed(),
+                Some(refusal.reason),
+            );
+            metrics::in_flight(endpoint.label(), -1.0);
+            let mut response = ErrorResponse(refusal.error).into_response();
+            if let Some((provider, model)) = refusal.served_by {
+                let headers = response.headers_mut();
+                headers.insert(headers::PROVIDER, provider);
+                headers.insert(headers::MODEL, model);
+                headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
+            }
+            response
+        }
+    }
+}
+
+async fn forward(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    request: Request,
+    started: Instant,
+) -> Result<Response, Refusal> {
+    let refuse = |labels: &RequestLabels, error: ApiError, reason: &'static str| Refusal {
+        labels: labels.clone(),
+        error,
+        reason,
+        served_by: None,
+    };
+    let unrouted = RequestLabels::unrouted(endpoint.label());
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, gateway.max_body_bytes)
+        .await
+        .map_err(|error| refuse(&unrouted, error, "invalid_request"))?;
+    let peeked =
+        peek(endpoint, &body).map_err(|error| refuse(&unrouted, error, "invalid_request"))?;
+    let resolved = gateway.resolve(&peeked.model).ok_or_else(|| {
+        refuse(
+            &unrouted,
+            ApiError::model_not_found(&peeked.model),
+            "model_not_found",
+        )
+    })?;
+    let upstream = resolved.upstream;
+    let labels = RequestLabels {
+        endpoint: endpoint.label(),
+        route: SharedString::from(resolved.label.clone()),
+        provider: SharedString::from(upstream.name.clone()),
+    };
+    let provider_header = header_value(&upstream.name);
+    let model_header = header_value(&resolved.target.model);
+    let upstream_body = peeked.with_model(&body, &resolved.target.model);
+    drop(body);
+
+    let sent = Instant::now();
+    let before_upstream = sent - started;
+    let answer = upstream
+        .post_json(endpoint.path(), upstream_body, &parts.headers)
+        .await;
+    let answered = Instant::now();
+    let response = match answer {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::debug!(provider = %upstream.name, error = %err, "upstream request failed");
+            let reason = match err {
+                sluice_providers::UpstreamError::Timeout { .. } => "timeout",
+                sluice_providers::UpstreamError::Unreachable { .. } => "unreachable",
+            };
+            return Err(Refusal {
+                labels,
+                error: err.to_api_error(),
+                reason,
+                served_by: provider_header.zip(model_header),
+            });
+        }
+    };
+    let status = response.status();
+    metrics::upstream_answered(&labels.provider, status.as_u16(), answered - sent);
+
+    let (upstream_parts, upstream_body) = response.into_parts();
+    let sse = upstream_parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    let deadline = started + upstream.timeouts().total.get();
+    let body = ProxiedBody::new(
+        upstream_body,
+        deadline,
+        sse,
+        Completion {
+            labels,
+            status: status.as_u16(),
+            started,
+        },
+    );
+
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    copy_response_headers(&upstream_parts.headers, headers);
+    if let Some(provider) = provider_header {
+        headers.insert(headers::PROVIDER, provider);
+    }
+    if let Some(model) = model_header {
+        headers.insert(headers::MODEL, model);
+    }
+    headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
+    let overhead = before_upstream + answered.elapsed();
+    headers.insert(headers::OVERHEAD_US, overhead_header(overhead));
+    metrics::overhead(endpoint.label(), overhead);
+    Ok(response)
+}
+
+/// Reads the whole request body, refusing more than `limit` bytes with 413.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("The request body is larger than this gateway accepts ({limit} bytes)."),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if is_length_limit(err.as_ref()) => Err(too_large()),
+        Err(_) => Err(ApiError::invalid_request(
+            "The request body could not be read to the end.",
+        )),
+    }
+}
+
+fn is_length_limit(mut err: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if err.is::<LengthLimitError>() {
+            return true;
+        }
+        match err.source() {
+            Some(source) => err = source,
+            None => return false,
+        }
+    }
+}
+
+/// Headers that describe one hop, not the message, or that the gateway sets itself.
+fn is_hop_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "content-length"
+            | "set-cookie"
+    )
+}
+
+fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    to.reserve(from.len() + 4);
+    for (name, value) in from {
+        if !is_hop_header(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn overhead_header(overhead: Duration) -> HeaderValue {
+    let micros = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX);
+    HeaderValue::from(micros)
+}

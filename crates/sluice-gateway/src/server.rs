@@ -1,0 +1,102 @@
+//! The HTTP server: routes, the OpenAI-style fallbacks, and graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::HeaderValue;
+use http::header::CONTENT_TYPE;
+use sluice_core::{ApiError, ErrorKind};
+use tokio::net::TcpListener;
+
+use crate::gateway::Gateway;
+use crate::proxy;
+use crate::response::ErrorResponse;
+
+/// The gateway's routes over its state.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(proxy::chat_completions))
+        .route("/v1/embeddings", post(proxy::embeddings))
+        .route("/v1/models", get(models))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gateway)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
+/// and streams finish for at most `grace`.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut drain_started = stop_rx.clone();
+    let mut stop_accepting = stop_rx;
+    let server = axum::serve(listener, router(gateway))
+        .with_graceful_shutdown(async move {
+            let _ = stop_accepting.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    tokio::select! {
+        result = server => result,
+        () = async move {
+            let _ = drain_started.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "shutdown grace period over; closing the remaining connections");
+            Ok(())
+        }
+    }
+}
+
+async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
+    json(gateway.models_json.clone())
+}
+
+async fn health() -> Response {
+    json(bytes::Bytes::from_static(br#"{"status":"ok"}"#))
+}
+
+async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    let mut response = gateway.metrics.render().into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn not_found() -> ErrorResponse {
+    ErrorResponse(ApiError::new(
+        ErrorKind::NotFound,
+        "This path is not served by the gateway (try /v1/chat/completions, /v1/embeddings or /v1/models).",
+    ))
+}
+
+async fn method_not_allowed() -> ErrorResponse {
+    ErrorResponse(ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        "This method is not allowed on this path.",
+    ))
+}
+
+fn json(body: bytes::Bytes) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,171 @@
+//! A faithful, deterministic mock of the OpenAI API, with latency and fault injection.
+//!
+//! It stands in for real providers in Sluice's tests and benchmarks: `POST
+//! /v1/chat/completions` (whole and streamed, text and tool calls), `POST /v1/embeddings`
+//! and `GET /v1/models`, with the response shapes, error bodies and status codes of
+//! api.openai.com. Any `Authorization` is accepted (and recorded).
+//!
+//! # Token rule
+//!
+//! A token is a whitespace-separated word; every count the mock reports uses this rule.
+//!
+//! - `completion_tokens` is the number of words of the reply (for a tool call, of its
+//!   `arguments` string). A stream sends one word per chunk, each with the whitespace
+//!   before it, so the deltas concatenated are exactly the whole response's content.
+//! - `prompt_tokens` is the words of every message's text (string content, or the `text`
+//!   parts joined by spaces; an assistant message's tool calls add the words of their
+//!   function names and arguments), plus 3 per message, plus 3 for priming the reply; when
+//!   the request has `tools`, plus the words of their compact JSON.
+//! - `max_completion_tokens` (else `max_tokens`) cuts the reply to that many words, with
+//!   `finish_reason: "length"`. `total_tokens` is prompt plus completion.
+//! - Embeddings charge the words of each text input, or the length of each token array.
+//!
+//! # Determinism
+//!
+//! The same settings and the same request give the same bytes, except `created` (the real
+//! clock) and the ids (`chatcmpl-mock-N`, `call_mock_N`, `x-request-id: req_mock_N`, N
+//! counting this server's requests from 0). Lorem text is seeded by `seed` and the prompt;
+//! fault draws and jitter by `seed` and the request's number, so equal runs see equal faults.
+//!
+//! # Faults
+//!
+//! Each request draws the configured faults in order, each at its rate; the first that fires
+//! applies: `status` answers at once with that status and OpenAI's body for it (and
+//! `Retry-After`); `reset` closes the TCP connection with an RST and no answer; `stall` says
+//! nothing for its duration, then answers normally; `cut_stream` aborts the body after N
+//! token chunks (whole responses: after half the body); `malformed_json` answers 200 with
+//! a body that is not JSON (streams: a `data: {not json` frame midway).
+
+mod app;
+mod chat;
+mod embeddings;
+mod errors;
+mod faults;
+mod json;
+mod models;
+mod server;
+mod stats;
+mod stream;
+mod tokens;
+mod tools;
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use sluice_core::mock::{MockFault, MockReply, MockSettings};
+pub use stats::MockStats;
+
+use app::App;
+
+/// One request as the mock received it.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    pub method: String,
+    /// The request target: path and query string.
+    pub path: String,
+    /// Every header, in arrival order; values that are not UTF-8 are decoded lossily.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl ReceivedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A running mock server on a real TCP socket. Dropping it stops it: the listener closes
+/// and every connection is dropped.
+pub struct MockServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl MockServer {
+    /// Binds `addr` (use 127.0.0.1:0 for an ephemeral port) and serves until dropped or
+    /// shut down.
+    pub async fn start(settings: MockSettings, addr: SocketAddr) -> io::Result<MockServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = Arc::new(App::new(settings));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(app.clone(), listener, async {
+            // A dropped sender stops the server too.
+            let _ = stopped.await;
+        }));
+        Ok(MockServer {
+            addr,
+            app,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`: what an OpenAI client uses as base URL. A wildcard bind
+    /// address is given as the loopback address, which a client can connect to.
+    pub fn base_url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}/v1", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    pub fn stats(&self) -> Arc<MockStats> {
+        self.app.stats.clone()
+    }
+
+    /// The last requests received (at most 256), oldest first.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.app.received()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (for at most a few seconds), then
+    /// drops what is left.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        // Aborting the accept task drops the listener and, with its task set, every
+        // connection, so nothing keeps the port.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Serves on an already bound listener until `shutdown` resolves, then drains in-flight
+/// requests (bounded), as `sluice mock --listen ADDR` does.
+pub async fn serve(
+    settings: MockSettings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    server::run(Arc::new(App::new(settings)), listener, shutdown).await
+}

@@ -1,0 +1,172 @@
+//! Helpers shared by the integration tests: a small HTTP client and SSE parsing.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use sluice_mock::{MockServer, MockSettings};
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// An HTTP/1.1 client with keep-alive.
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// An h2c (HTTP/2 with prior knowledge) client.
+pub fn h2_client() -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// Settings from JSON, as they would be written in a config file.
+pub fn settings(json: Value) -> MockSettings {
+    serde_json::from_value(json).expect("valid mock settings")
+}
+
+pub async fn start(settings: MockSettings) -> MockServer {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    MockServer::start(settings, addr)
+        .await
+        .expect("mock starts")
+}
+
+/// A complete answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn request(method: &str, url: &str, body: Bytes) -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer sk-test-key")
+        .body(Full::new(body))
+        .expect("request")
+}
+
+/// Sends a request and returns the response head with its unread body.
+pub async fn send(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: impl Into<Bytes>,
+) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+    client.request(request(method, url, body.into())).await
+}
+
+/// Sends a request and reads the whole answer.
+pub async fn call(client: &HttpClient, method: &str, url: &str, body: impl Into<Bytes>) -> Reply {
+    let response = send(client, method, url, body).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("whole body").to_bytes();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn post_json(client: &HttpClient, url: &str, body: &Value) -> Reply {
+    call(client, "POST", url, body.to_string()).await
+}
+
+pub async fn get(client: &HttpClient, url: &str) -> Reply {
+    call(client, "GET", url, Bytes::new()).await
+}
+
+/// The body frames as they arrived, with their arrival times, and the error that ended
+/// the body early, if any.
+pub struct Frames {
+    pub frames: Vec<(Instant, Bytes)>,
+    pub error: Option<String>,
+}
+
+impl Frames {
+    pub fn text(&self) -> String {
+        let bytes: Vec<u8> = self.frames.iter().flat_map(|(_, b)| b.to_vec()).collect();
+        String::from_utf8(bytes).expect("UTF-8 body")
+    }
+}
+
+pub async fn read_frames(response: http::Response<Incoming>) -> Frames {
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    let mut error = None;
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    frames.push((Instant::now(), data));
+                }
+            }
+            Some(Err(err)) => {
+                error = Some(err.to_string());
+                break;
+            }
+        }
+    }
+    Frames { frames, error }
+}
+
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_events(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data frame: {event:?}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The JSON chunks of an SSE body (everything but `[DONE]`).
+pub fn sse_chunks(text: &str) -> Vec<Value> {
+    sse_events(text)
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).expect("JSON chunk"))
+        .collect()
+}
+
+/// Waits until `check` holds, failing after a few seconds.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn chat_url(server: &MockServer) -> String {
+    format!("{}/chat/completions", server.base_url())
+}
+
+pub fn user(text: &str) -> Value {
+    serde_json::json!({"model": "gpt-test", "messages": [{"role": "user", "content": text}]})
+}

@@ -1,0 +1,171 @@
+//! The `sluice` binary as a user runs it: `check`, `serve` with no config, `mock`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 exchange, so the test needs no client library.
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    Some((status, response))
+}
+
+fn wait_until_up(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if http(port, "GET", "/health", "").is_some_and(|(status, _)| status == 200)
+            || http(port, "GET", "/v1/models", "").is_some_and(|(status, _)| status == 200)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not come up");
+}
+
+#[test]
+fn check_accepts_a_valid_file() {
+    let path = write_temp("ok.yaml", "providers:\n  m:\n    kind: mock\n");
+    let output = Command::new(BIN)
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok"));
+}
+
+#[test]
+fn check_refuses_with_file_and_line() {
+    let path = write_temp(
+        "bad.yaml",
+        "providers:\n  m:\n    kind: mock\nroutes:\n  r:\n    targets:\n      - provider: ghost\n        model: x\n",
+    );
+    let output = Command::new(BIN)
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:7:", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ghost"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_bad_config_before_listening() {
+    let path = write_temp("typo.yaml", "server:\n  lisen: 127.0.0.1:1\n");
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(":2:") && stderr.contains("lisen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_without_config_answers_a_chat_request_at_once() {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("SLUICE_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut child = Running(child);
+    wait_until_up(port);
+    let body = r#"{"model":"mock/gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}]}"#;
+    let (status, response) = http(port, "POST", "/v1/chat/completions", body).expect("answer");
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains(r#""content":"Say hi""#), "{response}");
+    assert!(response.contains("x-sluice-provider: mock"), "{response}");
+
+    // SIGTERM stops it cleanly.
+    let pid = child.0.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            assert!(status.success(), "exit {status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut log = String::new();
+    if let Some(stderr) = child.0.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[test]
+fn mock_command_serves_the_openai_dialect() {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["mock", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let _child = Running(child);
+    wait_until_up(port);
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"ping"}]}"#;
+    let (status, response) = http(port, "POST", "/v1/chat/completions", body).expect("answer");
+    assert_eq!(status, 200);
+    assert!(
+        response.contains(r#""object":"chat.completion""#),
+        "{response}"
+    );
+}
