@@ -3,7 +3,15 @@
 //! It stands in for real providers in Sluice's tests and benchmarks: `POST
 //! /v1/chat/completions` (whole and streamed, text and tool calls), `POST /v1/embeddings`
 //! and `GET /v1/models`, with the response shapes, error bodies and status codes of
-//! api.openai.com. Any `Authorization` is accepted (and recorded).
+//! api.openai.com. Any `Authorization` is accepted (and recorded). Any model name is
+//! answered, and named back in the response. Not modelled: `n` > 1 (one choice is always
+//! returned), logprobs, audio output, and the legacy `functions` / `function_call` fields
+//! (ignored, like every unknown field).
+//!
+//! Replies: `echo` says the words of the last user message (or a fixed sentence when it has
+//! none); `lorem` says `reply_tokens` seeded pseudo-words. With `tools` (and `tool_choice`
+//! not `"none"`) the assistant calls the chosen function, else the first, with arguments
+//! built from its JSON schema (see `tools.rs`).
 //!
 //! # Token rule
 //!
@@ -26,6 +34,12 @@
 //! clock) and the ids (`chatcmpl-mock-N`, `call_mock_N`, `x-request-id: req_mock_N`, N
 //! counting this server's requests from 0). Lorem text is seeded by `seed` and the prompt;
 //! fault draws and jitter by `seed` and the request's number, so equal runs see equal faults.
+//!
+//! # Latency
+//!
+//! `latency` plus a uniform draw in `[0, jitter]` passes before a whole response or before
+//! a stream's headers; in a stream, `first_token` passes between the role chunk (sent with
+//! the headers) and the first token, and `between_tokens` between tokens.
 //!
 //! # Faults
 //!

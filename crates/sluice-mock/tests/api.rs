@@ -222,6 +222,10 @@ async fn stream_frames_match_openai_and_the_whole_response() {
         );
         assert_eq!(chunk["choices"][0]["index"], 0);
         assert_eq!(chunk["choices"][0]["logprobs"], Value::Null);
+        assert!(
+            chunk["obfuscation"].is_string(),
+            "OpenAI pads chunks by default"
+        );
     }
     assert_eq!(
         chunks[0]["choices"][0]["delta"],
@@ -252,18 +256,16 @@ async fn stream_include_usage_adds_a_usage_chunk() {
     let whole = post_json(&http, &chat_url(&server), &user("count these four"))
         .await
         .json();
-    let reply = post_json(
-        &http,
-        &chat_url(&server),
-        &stream_request("count these four", true),
-    )
-    .await;
+    let mut request = stream_request("count these four", true);
+    request["stream_options"]["include_obfuscation"] = json!(false);
+    let reply = post_json(&http, &chat_url(&server), &request).await;
     let text = String::from_utf8(reply.body.to_vec()).unwrap();
     let chunks = sse_chunks(&text);
     assert_eq!(chunks.len(), 1 + 3 + 1 + 1);
     for chunk in &chunks[..chunks.len() - 1] {
         assert_eq!(chunk["usage"], Value::Null);
         assert!(chunk.get("usage").is_some());
+        assert!(chunk.get("obfuscation").is_none());
     }
     let last = &chunks[chunks.len() - 1];
     assert_eq!(last["choices"], json!([]));
