@@ -80,6 +80,18 @@ def errors_cell(w):
     return ", ".join(parts) if parts else "0"
 
 
+def other_load(meta):
+    """CPU the rest of the machine used during the run, as % of one core: all busy time
+    (from /proc/stat, steal included) minus wrk's, the mock's and the proxy's."""
+    if "machine_busy_ticks" not in meta:
+        return "?"
+    tck = int(meta["clk_tck"])
+    ours = (int(meta["mock_ticks"]) + int(meta.get("cpu_ticks", 0))) / tck
+    ours += float(meta["wrk_cpu_s1"]) - float(meta["wrk_cpu_s0"])
+    other = int(meta["machine_busy_ticks"]) / tck - ours
+    return f"{max(0.0, 100 * other / meta['wall_s']):.0f}%"
+
+
 def main():
     rdir = sys.argv[1]
     header = read_meta(os.path.join(rdir, "header.meta"))
@@ -116,8 +128,8 @@ def main():
       "nginx `worker_processes 1`, sluice and mock `TOKIO_WORKER_THREADS=1`")
     p("")
     p("| conc | target | req/s | p50 µs | p99 µs | +p50 vs direct | proxy CPU s | "
-      "CPU % of a core | CPU µs/req | peak RSS MiB | errors |")
-    p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+      "CPU % of a core | CPU µs/req | peak RSS MiB | other load | errors |")
+    p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for c in concs:
         direct = runs.get(("direct", c))
         for t in targets:
@@ -136,7 +148,8 @@ def main():
                     per_req = f"{1e6 * secs / w['requests']:.1f}"
                 rss = f"{int(meta['hwm_kb']) / 1024:.1f}"
             p(f"| {c} | {t} | {fmt_int(w['rps'])} | {w['p50']:.0f} | {w['p99']:.0f} | "
-              f"{added} | {cpu_s} | {pct} | {per_req} | {rss} | {errors_cell(w)} |")
+              f"{added} | {cpu_s} | {pct} | {per_req} | {rss} | {other_load(meta)} | "
+              f"{errors_cell(w)} |")
     p("")
 
     ov_path = os.path.join(rdir, "sluice-c1.overhead.txt")
@@ -163,8 +176,11 @@ def main():
     p("Columns: req/s, p50 and p99 from wrk; +p50 = the p50 minus direct's p50 at the same "
       "concurrency; proxy CPU = utime+stime of the proxy's processes (nginx: master+worker) "
       "during the measured run, also as a share of one core over the run's wall time and per "
-      "request; peak RSS = VmHWM (nginx: master+worker summed); errors = wrk's non-2xx/3xx "
-      "responses and socket errors.")
+      "request; peak RSS = VmHWM (nginx: master+worker summed); other load = CPU used by "
+      "everything else on the machine during the run (busy time in /proc/stat, steal "
+      "included, minus wrk, mock and proxy), as % of one core: well above a few % means "
+      "the run shared its cores and is noisy; errors = wrk's non-2xx/3xx responses and "
+      "socket errors.")
     print("\n".join(lines))
 
 

@@ -76,7 +76,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+trap 'log interrupted; exit 130' INT
 trap 'exit 143' TERM
 
 # ---- set-up --------------------------------------------------------------------
@@ -193,7 +193,7 @@ proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID" 2>/dev/null || true); }
 # utime+stime (clock ticks, all threads) summed over the given pids. Fields are
 # counted after the last ')' because the command name may contain spaces.
 cpu_ticks() {
-    local total=0 pid rest
+    local total=0 pid rest f
     for pid in "$@"; do
         rest=$(sed 's/.*) //' "/proc/$pid/stat")
         read -r -a f <<<"$rest"
@@ -233,26 +233,57 @@ check_200() {
         log "$target: POST $url$CHAT_PATH (model $model) answered $code:"
         cat "$WORK/check.body" >&2 2>/dev/null || true; echo >&2
         for f in "$WORK"/*.log "$WORK"/nginx/error.log; do
-            [[ -s $f ]] && { log "--- $f"; tail -20 "$f" >&2; }
+            [[ -s $f ]] && { log "--- $f"; tail -n 20 "$f" >&2; }
         done
         die "$target does not answer 200; not benchmarking it"
     fi
     log "$target: check request -> 200"
 }
 
-run_wrk() {   # core conc duration url model outfile [overhead]
+WRK_WHERE=""      # wrk's allowed CPUs, read during the warm-up run
+run_wrk() {   # core conc duration url model outfile [overhead|warmup]
     local core=$1 conc=$2 dur=$3 url=$4 model=$5 outf=$6 mode=${7:-}
+    local lua_mode=$mode
+    [[ $mode == warmup ]] && lua_mode=""
+    # In the background + `wait`: a Ctrl-C then interrupts `wait` and runs the trap
+    # at once. (wrk in the foreground catches SIGINT and exits 0, and bash then
+    # assumes the child handled the signal and carries on with the next run.)
     taskset -c "$core" wrk -t1 -c"$conc" -d"$dur" --timeout "$WRK_TIMEOUT" --latency \
-        -s "$LUA" "$url$CHAT_PATH" -- "$model" $mode >"$outf" 2>&1 \
-        || { cat "$outf" >&2; die "wrk failed"; }
+        -s "$LUA" "$url$CHAT_PATH" -- "$model" $lua_mode >"$outf" 2>&1 &
+    local pid=$!
+    if [[ $mode == warmup ]]; then
+        # Read where wrk may run from the kernel, in the warm-up (where the extra
+        # wake-up costs nothing measured); after taskset has exec'd into wrk.
+        sleep 0.2
+        WRK_WHERE="wrk[$pid]@$(taskset -cp "$pid" 2>/dev/null | sed 's/.*: //')" \
+            || WRK_WHERE="wrk@$core"
+    fi
+    wait "$pid" || { cat "$outf" >&2; die "wrk failed"; }
+}
+
+# The servers must have survived the run, else its figures mean nothing.
+check_alive() {
+    local pid
+    for pid in "$@"; do
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$WORK"/*.log >&2; die "process $pid exited during the run"; }
+    done
 }
 
 now() { date +%s.%N; }
 
+# Busy ticks of the whole machine (user nice system irq softirq steal) from /proc/stat:
+# with our processes' ticks subtracted, what else ran during a run (noise).
+machine_busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+
+# CPU seconds of this shell's reaped children, from the `times` builtin (its second
+# line). It must run in this shell, not in $(...): a forked subshell starts at zero.
+# Between two calls only wrk is reaped, so the difference is wrk's CPU time.
+children_cpu_s() { awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$1"; }
+
 # One (target, concurrency) run on fresh processes, so the peak RSS is this run's.
 bench_one() {
     local target=$1 conc=$2
-    local wrk_core mock_core proxy_core url model placement
+    local wrk_core mock_core proxy_core url model
     if [[ $conc -eq 1 ]]; then
         # Latency: one core for all, so no request crosses cores.
         wrk_core=$LOAD_CORE; mock_core=$LOAD_CORE; proxy_core=$LOAD_CORE
@@ -274,28 +305,37 @@ bench_one() {
 
     local pids=() where
     [[ -n $PROXY_PID ]] && read -r -a pids <<<"$(proxy_pids)"
-    where="wrk@$wrk_core $(affinity_of mock "$MOCK_PID")"
+    local res=$WORK/results/$target-c$conc
+    run_wrk "$wrk_core" "$conc" "$WARMUP" "$url" "$model" "$res.warmup.txt" warmup
+
+    where="$WRK_WHERE $(affinity_of mock "$MOCK_PID")"
     [[ -n $PROXY_PID ]] && where+=" $(affinity_of "$target" "${pids[@]}")"
     log "$target c=$conc: $where"
 
-    local res=$WORK/results/$target-c$conc
-    run_wrk "$wrk_core" "$conc" "$WARMUP" "$url" "$model" "$res.warmup.txt"
-
-    local t0 t1 cpu0=0 cpu1=0
+    local t0 t1 cpu0=0 cpu1=0 mock0 busy0
     [[ -n $PROXY_PID ]] && cpu0=$(cpu_ticks "${pids[@]}")
+    mock0=$(cpu_ticks "$MOCK_PID")
+    busy0=$(machine_busy_ticks)
+    times >"$WORK/times0"
     t0=$(now)
     run_wrk "$wrk_core" "$conc" "$DURATION" "$url" "$model" "$res.wrk.txt"
     t1=$(now)
+    times >"$WORK/times1"
+    check_alive "$MOCK_PID" "${pids[@]}"
     {
         echo "target=$target"
+        echo "clk_tck=$(getconf CLK_TCK)"
         echo "conc=$conc"
         echo "where=$where"
         echo "t0=$t0"
         echo "t1=$t1"
+        echo "machine_busy_ticks=$(( $(machine_busy_ticks) - busy0 ))"
+        echo "mock_ticks=$(( $(cpu_ticks "$MOCK_PID") - mock0 ))"
+        echo "wrk_cpu_s0=$(children_cpu_s "$WORK/times0")"
+        echo "wrk_cpu_s1=$(children_cpu_s "$WORK/times1")"
         if [[ -n $PROXY_PID ]]; then
             cpu1=$(cpu_ticks "${pids[@]}")
             echo "cpu_ticks=$((cpu1 - cpu0))"
-            echo "clk_tck=$(getconf CLK_TCK)"
             echo "hwm_kb=$(hwm_kb "${pids[@]}")"
             echo "nprocs=${#pids[@]}"
         fi

@@ -55,7 +55,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     let seconds = value * seconds_per_unit;
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 1e9 {
+    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(Duration::from_secs_f64(seconds))

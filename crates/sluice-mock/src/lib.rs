@@ -101,6 +101,7 @@ impl ReceivedRequest {
 
 /// A running mock server on a real TCP socket. Dropping it stops it: the listener closes
 /// and every connection is dropped.
+#[derive(Debug)]
 pub struct MockServer {
     addr: SocketAddr,
     app: Arc<App>,

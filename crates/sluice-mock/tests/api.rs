@@ -633,3 +633,44 @@ async fn received_records_requests() {
     assert!(received[1].body.is_empty());
     assert_eq!(server.stats().requests(), 2);
 }
+
+#[tokio::test]
+async fn odd_inputs_get_answers_not_broken_connections() {
+    let server = start(settings(json!({"embedding_dimensions": 4}))).await;
+    let http = client();
+    let chat = chat_url(&server);
+    let embeddings = format!("{}/embeddings", server.base_url());
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        (&chat, b"null".to_vec()),
+        (&chat, b"[]".to_vec()),
+        (&chat, vec![0xff, 0xfe, 0x00, 0x7b]),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":{\"weird\":1}}]}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[1,{\"text\":5},{\"type\":\"text\"}]}]}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":7}]}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1e300}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":18446744073709551615}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":7,\"properties\":[1]}}}]}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\"}}".to_vec()),
+        (&chat, b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":true}}],\"stream\":true}".to_vec()),
+        (&embeddings, b"{\"model\":\"e\",\"input\":[[1,2],[\"a\"]]}".to_vec()),
+        (&embeddings, b"{\"model\":\"e\",\"input\":\"\"}".to_vec()),
+        (&embeddings, b"{\"model\":\"e\",\"input\":[\"\"],\"dimensions\":-1}".to_vec()),
+        (&embeddings, b"{\"model\":\"e\",\"input\":\"x\",\"dimensions\":2.5}".to_vec()),
+        (&embeddings, format!("{{\"model\":\"e\",\"input\":[{}],\"dimensions\":65536}}", vec!["\"w\""; 2000].join(",")).into_bytes()),
+    ];
+    for (url, body) in bodies {
+        let reply = call(&http, "POST", url, body.clone()).await;
+        assert!(
+            reply.status == 200 || reply.status == 400,
+            "{} for {:?}",
+            reply.status,
+            String::from_utf8_lossy(&body)
+        );
+        if reply.status == 200 && reply.header("content-type") == Some("application/json") {
+            reply.json();
+        } else if reply.status == 400 {
+            assert!(reply.json()["error"]["message"].is_string());
+        }
+    }
+}
