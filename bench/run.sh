@@ -398,7 +398,7 @@ main() {
     done
 
     python3 "$BENCH_DIR/report.py" "$WORK/results" >"$OUT_DIR/latest.md"
-    rm -rf "$OUT_DIR/raw" && cp -r "$WORK/results" "$OUT_DIR/raw"
+    rm -rf "$OUT_DIR/raw" "$OUT_DIR/failed-run" && cp -r "$WORK/results" "$OUT_DIR/raw"
     cat "$OUT_DIR/latest.md"
     log "saved to $OUT_DIR/latest.md (raw wrk output: $OUT_DIR/raw/)"
 }
