@@ -16,13 +16,18 @@ use hyper::body::Incoming;
 use sluice_core::{ApiError, ErrorKind};
 use tokio::time::Sleep;
 
-use crate::metrics::{self, RequestLabels};
+use std::sync::Arc;
+
+use metrics::Gauge;
+
+use crate::metrics::Series;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What is recorded when the body ends.
 pub(crate) struct Completion {
-    pub labels: RequestLabels,
+    pub series: Arc<Series>,
+    pub in_flight: Gauge,
     pub status: u16,
     pub started: Instant,
 }
@@ -60,14 +65,20 @@ impl ProxiedBody {
 
     fn record(&mut self, error_reason: Option<&'static str>) {
         if let Some(done) = self.completion.take() {
-            metrics::finished(
-                &done.labels,
-                done.status,
-                done.started.elapsed(),
-                error_reason,
-            );
-            metrics::in_flight(done.labels.endpoint, -1.0);
+            done.series
+                .finished(done.status, done.started.elapsed(), error_reason);
+            done.in_flight.decrement(1.0);
         }
+    }
+
+    /// The upstream body ended normally; an upstream error status still counts as an error.
+    fn finish(&mut self) {
+        let failed = self
+            .completion
+            .as_ref()
+            .is_some_and(|done| done.status >= 400);
+        self.record(failed.then_some("upstream_status"));
+        self.done = true;
     }
 
     /// Ends an SSE stream with an error event, or the whole body with an error (which
@@ -124,12 +135,17 @@ impl Body for ProxiedBody {
                         if this.sse
                             && let Some(done) = &this.completion
                         {
-                            metrics::stream_first_byte(&done.labels, done.started.elapsed());
+                            done.series.stream_first_byte(done.started.elapsed());
                         }
                     }
                     if let Some(&last) = data.last() {
                         this.at_event_boundary = last == b'\n' && data.ends_with(b"\n\n");
                     }
+                }
+                // A body of known length is complete with its last frame, and the server
+                // drops it without polling again: record the end now, not as a disconnect.
+                if this.inner.is_end_stream() {
+                    this.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -145,12 +161,7 @@ impl Body for ProxiedBody {
                 )
             }
             None => {
-                let failed = this
-                    .completion
-                    .as_ref()
-                    .is_some_and(|done| done.status >= 400);
-                this.record(failed.then_some("upstream_status"));
-                this.done = true;
+                this.finish();
                 Poll::Ready(None)
             }
         }

@@ -9,10 +9,11 @@ use bytes::Bytes;
 use sluice_core::config::{Config, ProviderKind};
 use sluice_mock::MockServer;
 use sluice_providers::Upstream;
-use sluice_routing::{Route, Target};
+use sluice_routing::{ProviderId, Route, Target};
 
-use crate::metrics::Metrics;
+use crate::metrics::{EndpointMetrics, Registry, SeriesPair};
 use crate::models;
+use sluice_providers::openai::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -31,27 +32,47 @@ pub enum GatewayError {
 pub struct Gateway {
     pub(crate) providers: Vec<Upstream>,
     provider_index: HashMap<Arc<str>, usize>,
-    routes: HashMap<Arc<str>, Route>,
+    /// Per provider (same index): the metric series of `provider/model` addressing.
+    direct_series: Vec<DirectSeries>,
+    routes: HashMap<Arc<str>, RouteEntry>,
     pub(crate) max_body_bytes: usize,
     /// `GET /v1/models`, rendered once.
     pub(crate) models_json: Bytes,
-    pub(crate) metrics: Metrics,
+    pub(crate) registry: Registry,
+    chat_metrics: EndpointMetrics,
+    embeddings_metrics: EndpointMetrics,
     /// Mock providers started for this gateway; they stop when it is dropped.
     _mocks: Vec<MockServer>,
 }
 
-/// Where a requested model goes, and the label it is counted under in metrics.
-pub struct ResolvedModel<'a> {
-    pub target: Target,
-    pub upstream: &'a Upstream,
-    /// The route name, `provider/model` for an advertised model, or `provider/*`:
-    /// bounded, so a client cannot inflate metric cardinality with made-up names.
-    pub label: Arc<str>,
+struct RouteEntry {
+    route: Route,
+    /// The series of each target, by target index.
+    series: Vec<SeriesPair>,
+}
+
+/// Metric series for requests addressed as `provider/model`: advertised models are
+/// labelled by name, every other name is folded into `provider/*`, so a client cannot
+/// inflate metric cardinality with made-up names.
+struct DirectSeries {
+    advertised: Vec<(String, SeriesPair)>,
+    other: SeriesPair,
+}
+
+/// Where a requested model goes, and the series it is counted under.
+pub struct ResolvedModel<'g, 'm> {
+    pub provider: ProviderId,
+    pub upstream: &'g Upstream,
+    /// The model name sent upstream: the route target's, or borrowed from the request.
+    pub model: &'m str,
+    pub(crate) series: &'g SeriesPair,
 }
 
 impl Gateway {
     /// Builds the state, starting a loopback server for every provider of kind `mock`.
     pub async fn from_config(config: &Config) -> Result<Arc<Gateway>, GatewayError> {
+        // The recorder must exist before any series handle is registered.
+        let registry = Registry::install();
         let mut providers = Vec::with_capacity(config.providers.len());
         let mut mocks = Vec::new();
         for (name, provider) in &config.providers {
@@ -100,56 +121,89 @@ impl Gateway {
                     target.weight,
                 ));
             }
+            let series = targets
+                .iter()
+                .map(|(target, _)| SeriesPair::new(name, &providers[target.provider].name))
+                .collect();
             let built =
                 Route::new(name, route.strategy, targets).map_err(|err| GatewayError::Route {
                     route: name.clone(),
                     message: err.to_string(),
                 })?;
-            routes.insert(Arc::from(name.as_str()), built);
+            routes.insert(
+                Arc::from(name.as_str()),
+                RouteEntry {
+                    route: built,
+                    series,
+                },
+            );
         }
+        let direct_series = providers
+            .iter()
+            .map(|upstream| DirectSeries {
+                advertised: upstream
+                    .models
+                    .iter()
+                    .map(|model| {
+                        let label = format!("{}/{model}", upstream.name);
+                        (model.clone(), SeriesPair::new(&label, &upstream.name))
+                    })
+                    .collect(),
+                other: SeriesPair::new(&format!("{}/*", upstream.name), &upstream.name),
+            })
+            .collect();
 
         let models_json = models::render(&providers, config.routes.keys());
         Ok(Arc::new(Gateway {
             providers,
             provider_index,
+            direct_series,
             routes,
             max_body_bytes: config.server.max_body_bytes,
             models_json,
-            metrics: Metrics::new(),
+            registry,
+            chat_metrics: EndpointMetrics::new(Endpoint::ChatCompletions),
+            embeddings_metrics: EndpointMetrics::new(Endpoint::Embeddings),
             _mocks: mocks,
         }))
     }
 
     /// A route name first, then `provider/model`.
-    pub fn resolve(&self, model: &str) -> Option<ResolvedModel<'_>> {
-        if let Some(route) = self.routes.get(model) {
-            let target = route.choose().clone();
-            let upstream = &self.providers[target.provider];
+    pub fn resolve<'g: 'm, 'm>(&'g self, model: &'m str) -> Option<ResolvedModel<'g, 'm>> {
+        if let Some(entry) = self.routes.get(model) {
+            let index = entry.route.choose_index();
+            let target = &entry.route.targets()[index];
             return Some(ResolvedModel {
-                target,
-                upstream,
-                label: route.name.clone(),
+                provider: target.provider,
+                upstream: &self.providers[target.provider],
+                model: &target.model,
+                series: &entry.series[index],
             });
         }
-        let (provider, upstream_model) = model.split_once('/')?;
+        let (provider_name, upstream_model) = model.split_once('/')?;
         if upstream_model.is_empty() {
             return None;
         }
-        let index = *self.provider_index.get(provider)?;
-        let upstream = &self.providers[index];
-        let label = if upstream.models.iter().any(|m| m == upstream_model) {
-            Arc::from(model)
-        } else {
-            Arc::from(format!("{provider}/*"))
-        };
+        let provider = *self.provider_index.get(provider_name)?;
+        let direct = &self.direct_series[provider];
+        let series = direct
+            .advertised
+            .iter()
+            .find(|(advertised, _)| advertised == upstream_model)
+            .map_or(&direct.other, |(_, series)| series);
         Some(ResolvedModel {
-            target: Target {
-                provider: index,
-                model: upstream_model.into(),
-            },
-            upstream,
-            label,
+            provider,
+            upstream: &self.providers[provider],
+            model: upstream_model,
+            series,
         })
+    }
+
+    pub(crate) fn endpoint_metrics(&self, endpoint: Endpoint) -> &EndpointMetrics {
+        match endpoint {
+            Endpoint::ChatCompletions => &self.chat_metrics,
+            Endpoint::Embeddings => &self.embeddings_metrics,
+        }
     }
 
     pub fn providers(&self) -> &[Upstream] {

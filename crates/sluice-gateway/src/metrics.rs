@@ -1,11 +1,16 @@
 //! Prometheus metrics through the `metrics` facade. The recorder is process-wide (the
 //! facade allows one), installed by the first gateway; every gateway renders from it.
+//!
+//! Every label set a request can be counted under is known at start (routes, advertised
+//! models, `provider/*`), so the handles are registered once and the request path only
+//! touches atomics: no label hashing or registry lookup per request.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::{SharedString, counter, gauge, histogram};
+use metrics::{Counter, Gauge, Histogram, SharedString, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sluice_providers::openai::Endpoint;
 
 /// Seconds, from 10 µs (gateway overhead) to 10 minutes (long generations).
 const BUCKETS: &[f64] = &[
@@ -13,24 +18,30 @@ const BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
-pub(crate) const REQUESTS: &str = "sluice_requests_total";
-pub(crate) const ERRORS: &str = "sluice_request_errors_total";
-pub(crate) const DURATION: &str = "sluice_request_duration_seconds";
-pub(crate) const UPSTREAM_DURATION: &str = "sluice_upstream_duration_seconds";
-pub(crate) const STREAM_FIRST_BYTE: &str = "sluice_stream_first_byte_seconds";
-pub(crate) const OVERHEAD: &str = "sluice_overhead_seconds";
-pub(crate) const IN_FLIGHT: &str = "sluice_requests_in_flight";
+const REQUESTS: &str = "sluice_requests_total";
+const ERRORS: &str = "sluice_request_errors_total";
+const DURATION: &str = "sluice_request_duration_seconds";
+const UPSTREAM_DURATION: &str = "sluice_upstream_duration_seconds";
+const STREAM_FIRST_BYTE: &str = "sluice_stream_first_byte_seconds";
+const OVERHEAD: &str = "sluice_overhead_seconds";
+const IN_FLIGHT: &str = "sluice_requests_in_flight";
+
+/// Statuses whose series are kept ready; others are registered when they occur.
+const COMMON_STATUSES: [u16; 15] = [
+    200, 201, 400, 401, 403, 404, 405, 408, 413, 422, 429, 500, 502, 503, 504,
+];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// The gateway's view of the metrics registry.
-pub(crate) struct Metrics {
+/// Renders the process-wide registry.
+pub(crate) struct Registry {
     handle: Option<PrometheusHandle>,
 }
 
-impl Metrics {
-    pub(crate) fn new() -> Self {
-        let handle = HANDLE.get_or_init(install).clone();
+impl Registry {
+    /// Installs the recorder on first use.
+    pub(crate) fn install() -> Self {
+        let handle = HANDLE.get_or_init(install_recorder).clone();
         Self { handle }
     }
 
@@ -43,7 +54,7 @@ impl Metrics {
     }
 }
 
-fn install() -> Option<PrometheusHandle> {
+fn install_recorder() -> Option<PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), BUCKETS)
         .ok()?
@@ -83,79 +94,116 @@ fn install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
-/// Labels of one request, known once the model is resolved.
-#[derive(Clone)]
-pub(crate) struct RequestLabels {
-    pub endpoint: &'static str,
-    pub route: SharedString,
-    pub provider: SharedString,
+/// Per-endpoint handles that carry no route label.
+pub(crate) struct EndpointMetrics {
+    pub in_flight: Gauge,
+    pub overhead: Histogram,
+    /// Requests refused before a route was known (bad JSON, unknown model, …).
+    pub unrouted: Arc<Series>,
 }
 
-impl RequestLabels {
-    pub(crate) fn unrouted(endpoint: &'static str) -> Self {
+impl EndpointMetrics {
+    pub(crate) fn new(endpoint: Endpoint) -> Self {
+        let label = endpoint.label();
         Self {
-            endpoint,
-            route: SharedString::const_str(""),
-            provider: SharedString::const_str(""),
+            in_flight: gauge!(IN_FLIGHT, "endpoint" => label),
+            overhead: histogram!(OVERHEAD, "endpoint" => label),
+            unrouted: Arc::new(Series::new(endpoint, "", "")),
         }
     }
 }
 
-pub(crate) fn in_flight(endpoint: &'static str, delta: f64) {
-    gauge!(IN_FLIGHT, "endpoint" => endpoint).increment(delta);
+/// The series of one (endpoint, route label, provider).
+pub(crate) struct Series {
+    endpoint: &'static str,
+    route: SharedString,
+    provider: SharedString,
+    stream_first_byte: Histogram,
+    by_status: [OnceLock<StatusSeries>; COMMON_STATUSES.len()],
 }
 
-pub(crate) fn upstream_answered(provider: &SharedString, status: u16, elapsed: Duration) {
-    histogram!(UPSTREAM_DURATION, "provider" => provider.clone(), "status" => status_label(status))
-        .record(elapsed);
+struct StatusSeries {
+    requests: Counter,
+    duration: Histogram,
+    upstream: Histogram,
 }
 
-pub(crate) fn overhead(endpoint: &'static str, overhead: Duration) {
-    histogram!(OVERHEAD, "endpoint" => endpoint).record(overhead);
-}
+impl Series {
+    pub(crate) fn new(endpoint: Endpoint, route: &str, provider: &str) -> Self {
+        let route = SharedString::from(route.to_string());
+        let provider = SharedString::from(provider.to_string());
+        Self {
+            endpoint: endpoint.label(),
+            stream_first_byte: histogram!(STREAM_FIRST_BYTE, "route" => route.clone(), "provider" => provider.clone()),
+            route,
+            provider,
+            by_status: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
 
-pub(crate) fn stream_first_byte(labels: &RequestLabels, elapsed: Duration) {
-    histogram!(STREAM_FIRST_BYTE, "route" => labels.route.clone(), "provider" => labels.provider.clone())
-        .record(elapsed);
-}
+    fn register(&self, status: u16) -> StatusSeries {
+        let status = SharedString::from(status.to_string());
+        let (endpoint, route, provider) =
+            (self.endpoint, self.route.clone(), self.provider.clone());
+        StatusSeries {
+            requests: counter!(REQUESTS, "endpoint" => endpoint, "route" => route.clone(), "provider" => provider.clone(), "status" => status.clone()),
+            duration: histogram!(DURATION, "endpoint" => endpoint, "route" => route, "provider" => provider.clone(), "status" => status.clone()),
+            upstream: histogram!(UPSTREAM_DURATION, "provider" => provider, "status" => status),
+        }
+    }
 
-/// A request is over: count it, time it, and count it as an error with `reason` if any.
-pub(crate) fn finished(
-    labels: &RequestLabels,
-    status: u16,
-    elapsed: Duration,
-    error_reason: Option<&'static str>,
-) {
-    let status = status_label(status);
-    counter!(REQUESTS, "endpoint" => labels.endpoint, "route" => labels.route.clone(), "provider" => labels.provider.clone(), "status" => status.clone())
-        .increment(1);
-    histogram!(DURATION, "endpoint" => labels.endpoint, "route" => labels.route.clone(), "provider" => labels.provider.clone(), "status" => status.clone())
-        .record(elapsed);
-    if let Some(reason) = error_reason {
-        counter!(ERRORS, "endpoint" => labels.endpoint, "route" => labels.route.clone(), "provider" => labels.provider.clone(), "status" => status, "reason" => reason)
-            .increment(1);
+    fn with_status(&self, status: u16, use_series: impl FnOnce(&StatusSeries)) {
+        match COMMON_STATUSES.iter().position(|&common| common == status) {
+            Some(slot) => use_series(self.by_status[slot].get_or_init(|| self.register(status))),
+            None => use_series(&self.register(status)),
+        }
+    }
+
+    pub(crate) fn upstream_answered(&self, status: u16, elapsed: Duration) {
+        self.with_status(status, |series| series.upstream.record(elapsed));
+    }
+
+    pub(crate) fn stream_first_byte(&self, elapsed: Duration) {
+        self.stream_first_byte.record(elapsed);
+    }
+
+    /// A request is over: count it, time it, and count it as an error with `reason` if any.
+    pub(crate) fn finished(
+        &self,
+        status: u16,
+        elapsed: Duration,
+        error_reason: Option<&'static str>,
+    ) {
+        self.with_status(status, |series| {
+            series.requests.increment(1);
+            series.duration.record(elapsed);
+        });
+        if let Some(reason) = error_reason {
+            // Errors are off the fast path; the macro's registry lookup is fine here.
+            counter!(ERRORS, "endpoint" => self.endpoint, "route" => self.route.clone(), "provider" => self.provider.clone(), "status" => status.to_string(), "reason" => reason)
+                .increment(1);
+        }
     }
 }
 
-/// Status codes as label values without allocating for the common ones.
-fn status_label(status: u16) -> SharedString {
-    let text = match status {
-        200 => "200",
-        201 => "201",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        408 => "408",
-        413 => "413",
-        422 => "422",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        other => return SharedString::from(other.to_string()),
-    };
-    SharedString::const_str(text)
+/// The two endpoints' series for one (route label, provider).
+pub(crate) struct SeriesPair {
+    chat: Arc<Series>,
+    embeddings: Arc<Series>,
+}
+
+impl SeriesPair {
+    pub(crate) fn new(route: &str, provider: &str) -> Self {
+        Self {
+            chat: Arc::new(Series::new(Endpoint::ChatCompletions, route, provider)),
+            embeddings: Arc::new(Series::new(Endpoint::Embeddings, route, provider)),
+        }
+    }
+
+    pub(crate) fn get(&self, endpoint: Endpoint) -> &Arc<Series> {
+        match endpoint {
+            Endpoint::ChatCompletions => &self.chat,
+            Endpoint::Embeddings => &self.embeddings,
+        }
+    }
 }

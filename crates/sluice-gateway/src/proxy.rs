@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::metrics::SharedString;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +18,7 @@ use sluice_providers::openai::{Endpoint, peek};
 use crate::body::{Completion, ProxiedBody};
 use crate::gateway::Gateway;
 use crate::headers;
-use crate::metrics::{self, RequestLabels};
+use crate::metrics::Series;
 use crate::response::{ErrorResponse, header_value};
 
 pub(crate) async fn chat_completions(
@@ -34,8 +33,8 @@ pub(crate) async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Req
 }
 
 /// A failure before any upstream response, with what is known for metrics and headers.
-struct Refusal {
-    labels: RequestLabels,
+struct Refusal<'a> {
+    series: &'a Series,
     error: ApiError,
     reason: &'static str,
     served_by: Option<(HeaderValue, HeaderValue)>,
@@ -43,18 +42,16 @@ struct Refusal {
 
 async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
-    metrics::in_flight(endpoint.label(), 1.0);
+    let in_flight = &gateway.endpoint_metrics(endpoint).in_flight;
+    in_flight.increment(1.0);
     match forward(gateway, endpoint, request, started).await {
         Ok(response) => response,
         Err(refusal) => {
             let status = refusal.error.status().as_u16();
-            metrics::finished(
-                &refusal.labels,
-                status,
-                started.elapsed(),
-                Some(refusal.reason),
-            );
-            metrics::in_flight(endpoint.label(), -1.0);
+            refusal
+                .series
+                .finished(status, started.elapsed(), Some(refusal.reason));
+            in_flight.decrement(1.0);
             let mut response = ErrorResponse(refusal.error).into_response();
             if let Some((provider, model)) = refusal.served_by {
                 let headers = response.headers_mut();
@@ -67,42 +64,38 @@ async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Respo
     }
 }
 
-async fn forward(
-    gateway: &Gateway,
+async fn forward<'g>(
+    gateway: &'g Gateway,
     endpoint: Endpoint,
     request: Request,
     started: Instant,
-) -> Result<Response, Refusal> {
-    let refuse = |labels: &RequestLabels, error: ApiError, reason: &'static str| Refusal {
-        labels: labels.clone(),
+) -> Result<Response, Refusal<'g>> {
+    let endpoint_metrics = gateway.endpoint_metrics(endpoint);
+    let unrouted = &*endpoint_metrics.unrouted;
+    let refuse = |series: &'g Series, error: ApiError, reason: &'static str| Refusal {
+        series,
         error,
         reason,
         served_by: None,
     };
-    let unrouted = RequestLabels::unrouted(endpoint.label());
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, gateway.max_body_bytes)
         .await
-        .map_err(|error| refuse(&unrouted, error, "invalid_request"))?;
+        .map_err(|error| refuse(unrouted, error, "invalid_request"))?;
     let peeked =
-        peek(endpoint, &body).map_err(|error| refuse(&unrouted, error, "invalid_request"))?;
-    let resolved = gateway.resolve(&peeked.model).ok_or_else(|| {
-        refuse(
-            &unrouted,
+        peek(endpoint, &body).map_err(|error| refuse(unrouted, error, "invalid_request"))?;
+    let Some(resolved) = gateway.resolve(&peeked.model) else {
+        return Err(refuse(
+            unrouted,
             ApiError::model_not_found(&peeked.model),
             "model_not_found",
-        )
-    })?;
-    let upstream = resolved.upstream;
-    let labels = RequestLabels {
-        endpoint: endpoint.label(),
-        route: SharedString::from(resolved.label.clone()),
-        provider: SharedString::from(upstream.name.clone()),
+        ));
     };
+    let upstream = resolved.upstream;
+    let series = resolved.series.get(endpoint);
     let provider_header = header_value(&upstream.name);
-    let model_header = header_value(&resolved.target.model);
-    let upstream_body = peeked.with_model(&body, &resolved.target.model);
-    drop(body);
+    let model_header = header_value(resolved.model);
+    let upstream_body = peeked.with_model(&body, resolved.model);
 
     let sent = Instant::now();
     let before_upstream = sent - started;
@@ -119,7 +112,7 @@ async fn forward(
                 sluice_providers::UpstreamError::Unreachable { .. } => "unreachable",
             };
             return Err(Refusal {
-                labels,
+                series,
                 error: err.to_api_error(),
                 reason,
                 served_by: provider_header.zip(model_header),
@@ -127,7 +120,7 @@ async fn forward(
         }
     };
     let status = response.status();
-    metrics::upstream_answered(&labels.provider, status.as_u16(), answered - sent);
+    series.upstream_answered(status.as_u16(), answered - sent);
 
     let (upstream_parts, upstream_body) = response.into_parts();
     let sse = upstream_parts
@@ -141,7 +134,8 @@ async fn forward(
         deadline,
         sse,
         Completion {
-            labels,
+            series: Arc::clone(series),
+            in_flight: endpoint_metrics.in_flight.clone(),
             status: status.as_u16(),
             started,
         },
@@ -160,7 +154,7 @@ async fn forward(
     headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
     let overhead = before_upstream + answered.elapsed();
     headers.insert(headers::OVERHEAD_US, overhead_header(overhead));
-    metrics::overhead(endpoint.label(), overhead);
+    endpoint_metrics.overhead.record(overhead);
     Ok(response)
 }
 

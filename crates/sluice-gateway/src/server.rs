@@ -71,7 +71,7 @@ async fn health() -> Response {
 }
 
 async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
-    let mut response = gateway.metrics.render().into_response();
+    let mut response = gateway.registry.render().into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -80,6 +80,13 @@ async fn metrics_count_requests_errors_latency_and_streams() {
     );
     assert!(has("sluice_overhead_seconds_bucket"));
     assert!(has("sluice_requests_in_flight"));
+    // Every request above ran to completion: none may be counted as a disconnect.
+    assert!(
+        !has(
+            r#"route="metered-route",provider="metered",status="200",reason="client_disconnected""#
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test]

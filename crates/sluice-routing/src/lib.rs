@@ -55,11 +55,16 @@ impl Route {
         &self.targets
     }
 
+    /// The index (in [`Route::targets`]) of the target this request goes to first.
+    pub fn choose_index(&self) -> usize {
+        match self.strategy {
+            RouteStrategy::Weighted => self.weights.pick(fastrand::u64(..)),
+        }
+    }
+
     /// The target this request goes to first.
     pub fn choose(&self) -> &Target {
-        match self.strategy {
-            RouteStrategy::Weighted => &self.targets[self.weights.pick(fastrand::u64(..))],
-        }
+        &self.targets[self.choose_index()]
     }
 
     /// Every usable target, the chosen one first, then the others by descending weight:
