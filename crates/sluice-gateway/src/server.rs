@@ -43,6 +43,7 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    tokio::spawn(timer_heartbeat(stop_rx.clone()));
     let mut drain_started = stop_rx.clone();
     let mut stop_accepting = stop_rx;
     let server = axum::serve(listener, router(gateway))
@@ -58,6 +59,20 @@ pub async fn serve(
         } => {
             tracing::warn!(?grace, "shutdown grace period over; closing the remaining connections");
             Ok(())
+        }
+    }
+}
+
+/// Keeps a timer due within a second at all times. Each request arms timers (first-byte
+/// and total deadlines, minutes away); tokio wakes its I/O driver through an extra
+/// syscall whenever a new timer is due before every pending one, which without this
+/// would be once per request.
+async fn timer_heartbeat(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
         }
     }
 }
