@@ -136,29 +136,45 @@ impl ApiError {
 
     /// The body in the OpenAI envelope.
     pub fn to_openai_json(&self) -> Bytes {
-        #[derive(Serialize)]
-        struct Envelope<'a> {
-            error: Inner<'a>,
-        }
-        #[derive(Serialize)]
-        struct Inner<'a> {
-            message: &'a str,
-            #[serde(rename = "type")]
-            kind: &'a str,
-            param: Option<&'a str>,
-            code: Option<&'a str>,
-        }
-        let envelope = Envelope {
-            error: Inner {
-                message: &self.message,
-                kind: self.kind.openai_type(),
-                param: self.param.as_deref(),
-                code: self.code.as_deref(),
-            },
-        };
-        // Serialising plain strings cannot fail.
-        Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default())
+        openai_error_body(
+            &self.message,
+            self.kind.openai_type(),
+            self.param.as_deref(),
+            self.code.as_deref(),
+        )
     }
+}
+
+/// `{"error":{"message","type","param","code"}}`, the OpenAI error envelope; shared by
+/// the gateway's own errors and the mock provider's.
+pub fn openai_error_body(
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Bytes {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        error: Inner<'a>,
+    }
+    #[derive(Serialize)]
+    struct Inner<'a> {
+        message: &'a str,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        param: Option<&'a str>,
+        code: Option<&'a str>,
+    }
+    let envelope = Envelope {
+        error: Inner {
+            message,
+            kind,
+            param,
+            code,
+        },
+    };
+    // Serialising plain strings cannot fail.
+    Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default())
 }
 
 impl std::fmt::Display for ApiError {

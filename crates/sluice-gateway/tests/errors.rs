@@ -153,10 +153,7 @@ async fn unreachable_upstream_gets_502() {
 
 #[tokio::test]
 async fn upstream_reset_gets_502() {
-    let settings = MockSettings {
-        faults: vec![MockFault::Reset { rate: 1.0 }],
-        ..MockSettings::default()
-    };
+    let settings = with_fault(MockFault::Reset { rate: 1.0 });
     let (gateway, _mock) = gateway_with_mock(settings, "").await;
     let answer = post(
         &gateway.url("/v1/chat/completions"),
@@ -169,13 +166,10 @@ async fn upstream_reset_gets_502() {
 
 #[tokio::test]
 async fn slow_upstream_gets_504_after_the_first_byte_timeout() {
-    let mock = start_mock(MockSettings {
-        faults: vec![MockFault::Stall {
-            rate: 1.0,
-            duration: sluice_core::ConfigDuration::from_secs(30),
-        }],
-        ..MockSettings::default()
-    })
+    let mock = start_mock(with_fault(MockFault::Stall {
+        rate: 1.0,
+        duration: sluice_core::ConfigDuration::from_secs(30),
+    }))
     .await;
     let yaml = format!(
         "providers:\n{}    timeouts:\n      first_byte: 300ms\n",
@@ -195,14 +189,11 @@ async fn slow_upstream_gets_504_after_the_first_byte_timeout() {
 
 #[tokio::test]
 async fn upstream_errors_pass_through_as_sent() {
-    let settings = MockSettings {
-        faults: vec![MockFault::Status {
-            rate: 1.0,
-            status: 429,
-            retry_after: Some(7),
-        }],
-        ..MockSettings::default()
-    };
+    let settings = with_fault(MockFault::Status {
+        rate: 1.0,
+        status: 429,
+        retry_after: Some(7),
+    });
     let mock = start_mock(settings.clone()).await;
     let direct = post(
         &format!("{}/chat/completions", mock.base_url()),
@@ -228,16 +219,17 @@ async fn upstream_errors_pass_through_as_sent() {
     assert_eq!(answer.header("x-sluice-provider"), Some("up"));
 }
 
+async fn gateway_cutting_after_two_tokens() -> (TestGateway, sluice_mock::MockServer) {
+    let cut = MockFault::CutStream {
+        rate: 1.0,
+        after_tokens: 2,
+    };
+    gateway_with_mock(with_fault(cut), "").await
+}
+
 #[tokio::test]
 async fn stream_cut_by_the_upstream_ends_with_an_error_event() {
-    let settings = MockSettings {
-        faults: vec![MockFault::CutStream {
-            rate: 1.0,
-            after_tokens: 2,
-        }],
-        ..MockSettings::default()
-    };
-    let (gateway, _mock) = gateway_with_mock(settings, "").await;
+    let (gateway, _mock) = gateway_cutting_after_two_tokens().await;
     let body = r#"{"model":"up/x","stream":true,"messages":[{"role":"user","content":"one two three four five six"}]}"#;
     let answer = post(&gateway.url("/v1/chat/completions"), body).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -256,14 +248,7 @@ async fn stream_cut_by_the_upstream_ends_with_an_error_event() {
 
 #[tokio::test]
 async fn whole_response_cut_by_the_upstream_is_not_completed() {
-    let settings = MockSettings {
-        faults: vec![MockFault::CutStream {
-            rate: 1.0,
-            after_tokens: 2,
-        }],
-        ..MockSettings::default()
-    };
-    let (gateway, _mock) = gateway_with_mock(settings, "").await;
+    let (gateway, _mock) = gateway_cutting_after_two_tokens().await;
     let response = send(
         Method::POST,
         &gateway.url("/v1/chat/completions"),

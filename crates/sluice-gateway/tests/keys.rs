@@ -42,14 +42,11 @@ async fn provider_key_goes_upstream_and_client_credentials_do_not() {
 
 #[tokio::test]
 async fn keys_never_leak_in_errors_headers_or_metrics() {
-    let failing = start_mock(MockSettings {
-        faults: vec![MockFault::Status {
-            rate: 1.0,
-            status: 401,
-            retry_after: None,
-        }],
-        ..MockSettings::default()
-    })
+    let failing = start_mock(with_fault(MockFault::Status {
+        rate: 1.0,
+        status: 401,
+        retry_after: None,
+    }))
     .await;
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -5,7 +5,6 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
 use serde_json::Value;
 
 /// One error answer: status, body fields and an optional `Retry-After`.
@@ -19,20 +18,6 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// Seconds for the `Retry-After` header.
     pub retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Fields<'a>,
-}
-
-#[derive(Serialize)]
-struct Fields<'a> {
-    message: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    param: Option<&'a str>,
-    code: Option<&'a str>,
 }
 
 const INVALID_REQUEST: &str = "invalid_request_error";
@@ -231,16 +216,13 @@ impl ApiError {
     }
 
     /// The JSON body alone.
-    pub fn body(&self) -> Vec<u8> {
-        let envelope = Envelope {
-            error: Fields {
-                message: &self.message,
-                kind: self.kind,
-                param: self.param.as_deref(),
-                code: self.code,
-            },
-        };
-        crate::json::to_vec(&envelope)
+    pub fn body(&self) -> bytes::Bytes {
+        sluice_core::api_error::openai_error_body(
+            &self.message,
+            self.kind,
+            self.param.as_deref(),
+            self.code,
+        )
     }
 }
 

@@ -73,6 +73,14 @@ pub async fn start_mock(settings: MockSettings) -> MockServer {
         .expect("mock starts")
 }
 
+/// Mock settings that inject `fault` (give it rate 1.0 to hit every request).
+pub fn with_fault(fault: sluice_mock::MockFault) -> MockSettings {
+    MockSettings {
+        faults: vec![fault],
+        ..MockSettings::default()
+    }
+}
+
 /// YAML for one openai-compatible provider named `name` pointing at `base_url`.
 pub fn provider_yaml(name: &str, base_url: &str, key: &str) -> String {
     format!(
