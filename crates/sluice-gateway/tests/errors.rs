@@ -318,3 +318,32 @@ async fn garbage_bytes_never_break_the_gateway() {
     let answer = post(&url, chat_body("up/x", "alive")).await;
     assert_eq!(answer.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn https_base_urls_speak_tls() {
+    // A plain-HTTP server behind an https:// URL: the TLS handshake (rustls) must fail,
+    // proving https providers are reached over TLS and never silently in the clear.
+    let mock = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:\n{}",
+        provider_yaml(
+            "tls",
+            &format!("https://{}/v1", mock.addr()),
+            "sk-tls-secret"
+        )
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let answer = post(
+        &gateway.url("/v1/chat/completions"),
+        chat_body("tls/x", "hi"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(error_of(&answer)["code"], "upstream_unreachable");
+    assert_eq!(
+        mock.stats().chat_completions(),
+        0,
+        "the request went out in the clear"
+    );
+    assert!(!answer.text().contains("sk-tls-secret"));
+}
