@@ -128,16 +128,7 @@ pub async fn handle(app: &App, ctx: &RequestCtx) -> Response {
 /// Validates the request the way OpenAI does, for the fields the mock reads. Unknown
 /// fields are ignored.
 pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| ApiError::invalid_json())?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError::invalid_type("body", "an object", &value));
-    };
-
-    let model = match obj.get("model") {
-        None | Some(Value::Null) => return Err(ApiError::missing("model")),
-        Some(Value::String(model)) => model.clone(),
-        Some(other) => return Err(ApiError::invalid_type("model", "a string", other)),
-    };
+    let (obj, model) = crate::json::object_with_model(body)?;
     let messages = match obj.get("messages") {
         None | Some(Value::Null) => return Err(ApiError::missing("messages")),
         Some(Value::Array(messages)) if messages.is_empty() => {
