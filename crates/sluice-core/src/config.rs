@@ -111,6 +111,8 @@ pub struct ProviderConfig {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub timeouts: TimeoutConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Settings of a `mock` provider.
     #[serde(default)]
     pub mock: Option<MockSettings>,
@@ -127,6 +129,7 @@ impl ProviderConfig {
             models: Vec::new(),
             headers: BTreeMap::new(),
             timeouts: TimeoutConfig::default(),
+            tls: TlsConfig::default(),
             mock: None,
         }
     }
@@ -178,6 +181,15 @@ impl Default for TimeoutConfig {
             total: ConfigDuration::from_secs(600),
         }
     }
+}
+
+/// TLS towards the provider. The public web roots are always trusted.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// A PEM file of extra CA certificates, for providers behind a private CA
+    /// (a self-hosted vLLM inside the company network, say).
+    pub ca_file: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -13,6 +13,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use sluice_core::config::{ProviderConfig, ProviderKind, TimeoutConfig};
 use sluice_core::weighted::WeightedChoice;
 use sluice_core::{ApiError, ErrorKind};
@@ -164,7 +166,11 @@ impl Upstream {
             key_choice,
             extra_headers,
             timeouts: config.timeouts,
-            client: build_client(config.timeouts.connect.get()),
+            client: build_client(
+                config.timeouts.connect.get(),
+                tls_config(config.tls.ca_file.as_deref())
+                    .map_err(|message| format!("provider `{name}`: {message}"))?,
+            ),
         })
     }
 
@@ -229,14 +235,41 @@ impl Upstream {
     }
 }
 
-fn build_client(connect_timeout: Duration) -> HttpClient {
+/// rustls with the public web roots, plus the CA certificates of `ca_file` if given.
+fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path)
+            .map_err(|err| format!("tls.ca_file `{path}` cannot be read: {err}"))?
+        {
+            let cert =
+                cert.map_err(|err| format!("tls.ca_file `{path}` is not valid PEM: {err}"))?;
+            roots.add(cert).map_err(|err| {
+                format!("tls.ca_file `{path}` holds an unusable certificate: {err}")
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("tls.ca_file `{path}` holds no certificate"));
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|err| format!("TLS set-up failed: {err}"))
+}
+
+fn build_client(connect_timeout: Duration, tls: rustls::ClientConfig) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
