@@ -347,3 +347,43 @@ async fn https_base_urls_speak_tls() {
     );
     assert!(!answer.text().contains("sk-tls-secret"));
 }
+
+#[tokio::test]
+async fn connect_timeout_gets_504() {
+    // A listener whose accept queue is full and never drained: the kernel drops further
+    // SYNs, so a new connection attempt hangs until the gateway's connect timeout.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        if let Ok(stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        {
+            queued.push(stream);
+        }
+    }
+    let yaml = format!(
+        "providers:\n{}    timeouts:\n      connect: 300ms\n",
+        provider_yaml("blackhole", &format!("http://{addr}/v1"), "sk-test")
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let started = Instant::now();
+    let answer = post(
+        &gateway.url("/v1/chat/completions"),
+        chat_body("blackhole/x", "hi"),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        answer.text()
+    );
+    assert_eq!(error_of(&answer)["code"], "upstream_timeout");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(listener);
+}

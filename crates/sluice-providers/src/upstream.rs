@@ -223,6 +223,13 @@ impl Upstream {
         let first_byte = self.timeouts.first_byte.get();
         match tokio::time::timeout(first_byte, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
+            // A connection attempt that timed out is a timeout (504), as nginx reports it.
+            Ok(Err(err)) if err.is_connect() && caused_by_timeout(&err) => {
+                Err(UpstreamError::Timeout {
+                    provider: self.name.clone(),
+                    timeout: self.timeouts.connect.get(),
+                })
+            }
             Ok(Err(err)) => Err(UpstreamError::Unreachable {
                 provider: self.name.clone(),
                 reason: error_chain(&err),
@@ -278,6 +285,20 @@ fn build_client(connect_timeout: Duration, tls: rustls::ClientConfig) -> HttpCli
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
         .build(https)
+}
+
+fn caused_by_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// "client error (Connect): tcp connect error: Connection refused" — the causes, which
