@@ -169,3 +169,37 @@ fn mock_command_serves_the_openai_dialect() {
         "{response}"
     );
 }
+
+#[test]
+fn serve_without_config_detects_openai_from_the_environment() {
+    // `sluice mock` stands in for api.openai.com, reached through OPENAI_BASE_URL.
+    let mock_port = free_port();
+    let mock = Command::new(BIN)
+        .args(["mock", "--listen", &format!("127.0.0.1:{mock_port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mock starts");
+    let _mock = Running(mock);
+    wait_until_up(mock_port);
+
+    let port = free_port();
+    let gateway = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("OPENAI_API_KEY", "sk-from-env")
+        .env(
+            "OPENAI_BASE_URL",
+            format!("http://127.0.0.1:{mock_port}/v1"),
+        )
+        .env_remove("SLUICE_CONFIG")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gateway starts");
+    let _gateway = Running(gateway);
+    wait_until_up(port);
+    let body = r#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"via env"}]}"#;
+    let (status, response) = http(port, "POST", "/v1/chat/completions", body).expect("answer");
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("x-sluice-provider: openai"), "{response}");
+    assert!(response.contains(r#""content":"via env""#), "{response}");
+    assert!(!response.contains("sk-from-env"));
+}
