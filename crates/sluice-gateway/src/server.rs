@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use sluice_core::{ApiError, ErrorKind};
@@ -46,6 +47,13 @@ pub async fn serve(
     tokio::spawn(timer_heartbeat(stop_rx.clone()));
     let mut drain_started = stop_rx.clone();
     let mut stop_accepting = stop_rx;
+    // Stream events are small writes: without TCP_NODELAY, Nagle's algorithm would hold
+    // each one back until the client acknowledges the previous (up to its delayed-ACK time).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router(gateway))
         .with_graceful_shutdown(async move {
             let _ = stop_accepting.wait_for(|stop| *stop).await;
