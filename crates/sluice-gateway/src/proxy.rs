@@ -100,7 +100,7 @@ async fn forward<'g>(
     let sent = Instant::now();
     let before_upstream = sent - started;
     let answer = upstream
-        .post_json(endpoint.path(), upstream_body, &parts.headers)
+        .post_json(endpoint, upstream_body, &parts.headers)
         .await;
     let answered = Instant::now();
     let response = match answer {

@@ -17,6 +17,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use sluice_core::config::{ProviderConfig, ProviderKind, TimeoutConfig};
 use sluice_core::weighted::WeightedChoice;
+
+use crate::openai::Endpoint;
 use sluice_core::{ApiError, ErrorKind};
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -32,6 +34,8 @@ pub struct Upstream {
     /// Models advertised under `name/model` in `GET /v1/models`.
     pub models: Vec<String>,
     base: BaseUrl,
+    /// The full URL of each OpenAI endpoint, built once (indexed by `Endpoint as usize`).
+    endpoint_uris: [Uri; Endpoint::ALL.len()],
     /// `Authorization` values, one per key, marked sensitive so they are never logged.
     keys: Vec<HeaderValue>,
     key_choice: Option<WeightedChoice>,
@@ -157,7 +161,18 @@ impl Upstream {
             extra_headers.insert(header, value);
         }
 
+        let mut endpoint_uris = Vec::with_capacity(Endpoint::ALL.len());
+        for endpoint in Endpoint::ALL {
+            endpoint_uris.push(
+                base.uri(endpoint.path())
+                    .map_err(|err| format!("provider `{name}`: bad base_url: {err}"))?,
+            );
+        }
+        let endpoint_uris = endpoint_uris
+            .try_into()
+            .map_err(|_| format!("provider `{name}`: endpoint table"))?;
         Ok(Upstream {
+            endpoint_uris,
             name: name.into(),
             kind,
             models: config.models.clone(),
@@ -182,21 +197,15 @@ impl Upstream {
         &self.timeouts
     }
 
-    /// POSTs a JSON body to `path` (appended to the base URL) and waits for the response
-    /// headers, at most the first-byte timeout. The body streams afterwards.
+    /// POSTs a JSON body to the endpoint's URL and waits for the response headers, at
+    /// most the first-byte timeout. The body streams afterwards.
     pub async fn post_json(
         &self,
-        path: &str,
+        endpoint: Endpoint,
         body: Bytes,
         client_headers: &HeaderMap,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let uri = self
-            .base
-            .uri(path)
-            .map_err(|err| UpstreamError::Unreachable {
-                provider: self.name.clone(),
-                reason: format!("bad upstream URL: {err}"),
-            })?;
+        let uri = self.endpoint_uris[endpoint as usize].clone();
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(uri)

@@ -15,11 +15,14 @@ use sluice_core::ApiError;
 /// The OpenAI endpoints the gateway proxies, with the path appended to a provider's base URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
-    ChatCompletions,
-    Embeddings,
+    ChatCompletions = 0,
+    Embeddings = 1,
 }
 
 impl Endpoint {
+    /// Every endpoint, in discriminant order.
+    pub const ALL: [Endpoint; 2] = [Endpoint::ChatCompletions, Endpoint::Embeddings];
+
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ChatCompletions => "/chat/completions",
@@ -221,6 +224,13 @@ mod tests {
         assert_eq!(peeked.model, "a/b");
         let rewritten = peeked.with_model(&Bytes::from(text), "q\"x");
         assert_eq!(&rewritten[..], br#"{"model":"q\"x","messages":[{}]}"#);
+    }
+
+    #[test]
+    fn endpoint_table_follows_the_discriminants() {
+        for (index, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+            assert_eq!(endpoint as usize, index);
+        }
     }
 
     #[test]
