@@ -7,6 +7,7 @@
 //! OpenAI API reports in-stream errors, instead of a silent truncation.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -16,18 +17,15 @@ use hyper::body::Incoming;
 use sluice_core::{ApiError, ErrorKind};
 use tokio::time::Sleep;
 
-use std::sync::Arc;
-
-use metrics::Gauge;
-
-use crate::metrics::Series;
+use crate::metrics::{InFlight, Series};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What is recorded when the body ends.
 pub(crate) struct Completion {
     pub series: Arc<Series>,
-    pub in_flight: Gauge,
+    /// Held only for its `Drop`, which leaves the in-flight gauge.
+    pub _in_flight: InFlight,
     pub status: u16,
     pub started: Instant,
 }
@@ -67,7 +65,6 @@ impl ProxiedBody {
         if let Some(done) = self.completion.take() {
             done.series
                 .finished(done.status, done.started.elapsed(), error_reason);
-            done.in_flight.decrement(1.0);
         }
     }
 
@@ -138,8 +135,8 @@ impl Body for ProxiedBody {
                             done.series.stream_first_byte(done.started.elapsed());
                         }
                     }
-                    if let Some(&last) = data.last() {
-                        this.at_event_boundary = last == b'\n' && data.ends_with(b"\n\n");
+                    if !data.is_empty() {
+                        this.at_event_boundary = data.ends_with(b"\n\n");
                     }
                 }
                 // A body of known length is complete with its last frame, and the server

@@ -113,6 +113,24 @@ impl EndpointMetrics {
     }
 }
 
+/// One request counted in `sluice_requests_in_flight` until this is dropped: when the
+/// body ends, when the request is refused, or when the client goes away mid-request and
+/// the handler's future is dropped.
+pub(crate) struct InFlight(Gauge);
+
+impl InFlight {
+    pub(crate) fn enter(gauge: &Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// The series of one (endpoint, route label, provider).
 pub(crate) struct Series {
     endpoint: &'static str,

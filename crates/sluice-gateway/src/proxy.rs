@@ -18,7 +18,7 @@ use sluice_providers::openai::{Endpoint, peek};
 use crate::body::{Completion, ProxiedBody};
 use crate::gateway::Gateway;
 use crate::headers;
-use crate::metrics::Series;
+use crate::metrics::{InFlight, Series};
 use crate::response::{ErrorResponse, header_value};
 
 pub(crate) async fn chat_completions(
@@ -42,16 +42,14 @@ struct Refusal<'a> {
 
 async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
-    let in_flight = &gateway.endpoint_metrics(endpoint).in_flight;
-    in_flight.increment(1.0);
-    match forward(gateway, endpoint, request, started).await {
+    let in_flight = InFlight::enter(&gateway.endpoint_metrics(endpoint).in_flight);
+    match forward(gateway, endpoint, request, started, in_flight).await {
         Ok(response) => response,
         Err(refusal) => {
             let status = refusal.error.status().as_u16();
             refusal
                 .series
                 .finished(status, started.elapsed(), Some(refusal.reason));
-            in_flight.decrement(1.0);
             let mut response = ErrorResponse(refusal.error).into_response();
             if let Some((provider, model)) = refusal.served_by {
                 let headers = response.headers_mut();
@@ -69,6 +67,7 @@ async fn forward<'g>(
     endpoint: Endpoint,
     request: Request,
     started: Instant,
+    in_flight: InFlight,
 ) -> Result<Response, Refusal<'g>> {
     let endpoint_metrics = gateway.endpoint_metrics(endpoint);
     let unrouted = &*endpoint_metrics.unrouted;
@@ -135,7 +134,7 @@ async fn forward<'g>(
         sse,
         Completion {
             series: Arc::clone(series),
-            in_flight: endpoint_metrics.in_flight.clone(),
+            _in_flight: in_flight,
             status: status.as_u16(),
             started,
         },
