@@ -74,7 +74,7 @@ routes:
 #[test]
 fn full_config_loads_with_interpolation_and_defaults() {
     let config = load(FULL).expect("valid config");
-    assert_eq!(config.server.listen, "0.0.0.0:9000");
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
     assert_eq!(config.server.max_body_bytes, 1_048_576);
     let openai = &config.providers["openai"];
     assert_eq!(openai.kind.value, ProviderKind::Openai);
@@ -111,7 +111,13 @@ fn wrong_type_is_refused_with_its_line() {
     let (line, message) = error_of("server:\n  max_body_bytes: lots\n");
     assert_eq!(line, 2, "{message}");
     assert!(!message.is_empty());
-    eprintln!("wrong type: {message}");
+    assert_eq!(message, "expected a whole number here");
+}
+
+#[test]
+fn bad_listen_address_is_refused_with_its_line() {
+    let (line, message) = error_of("server:\n  shutdown_grace: 1s\n  listen: nowhere\n");
+    assert_eq!(line, 3, "{message}");
 }
 
 #[test]

@@ -112,10 +112,7 @@ async fn serve(config_path: Option<String>, listen: Option<SocketAddr>) -> Resul
         Some(path) => Config::load(path).map_err(|err| err.to_string())?,
         None => Config::from_env(|name| std::env::var(name).ok()),
     };
-    let addr = match listen {
-        Some(addr) => addr,
-        None => config.listen_addr()?,
-    };
+    let addr = listen.unwrap_or(config.server.listen);
     let gateway = sluice_gateway::Gateway::from_config(&config)
         .await
         .map_err(|err| err.to_string())?;
