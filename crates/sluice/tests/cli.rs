@@ -151,16 +151,22 @@ fn serve_without_config_answers_a_chat_request_at_once() {
     assert!(log.contains("stopped"), "{log}");
 }
 
-#[test]
-fn mock_command_serves_the_openai_dialect() {
+/// `sluice mock` on a free port, up and answering; stopped when the guard drops.
+fn start_mock_process() -> (Running, u16) {
     let port = free_port();
     let child = Command::new(BIN)
         .args(["mock", "--listen", &format!("127.0.0.1:{port}")])
         .stderr(Stdio::null())
         .spawn()
-        .expect("starts");
-    let _child = Running(child);
+        .expect("mock starts");
+    let running = Running(child);
     wait_until_up(port);
+    (running, port)
+}
+
+#[test]
+fn mock_command_serves_the_openai_dialect() {
+    let (_mock, port) = start_mock_process();
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"ping"}]}"#;
     let (status, response) = http(port, "POST", "/v1/chat/completions", body).expect("answer");
     assert_eq!(status, 200);
@@ -173,14 +179,7 @@ fn mock_command_serves_the_openai_dialect() {
 #[test]
 fn serve_without_config_detects_openai_from_the_environment() {
     // `sluice mock` stands in for api.openai.com, reached through OPENAI_BASE_URL.
-    let mock_port = free_port();
-    let mock = Command::new(BIN)
-        .args(["mock", "--listen", &format!("127.0.0.1:{mock_port}")])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mock starts");
-    let _mock = Running(mock);
-    wait_until_up(mock_port);
+    let (_mock, mock_port) = start_mock_process();
 
     let port = free_port();
     let gateway = Command::new(BIN)
