@@ -243,18 +243,8 @@ impl Config {
             line,
             message,
         };
-        let text = interpolate(text, env).map_err(|err| {
-            let line = match &err {
-                crate::interpolate::InterpolateError::Unset { line, .. }
-                | crate::interpolate::InterpolateError::Unclosed { line }
-                | crate::interpolate::InterpolateError::BadName { line, .. } => *line as u64,
-            };
-            let message = err.to_string();
-            let message = message
-                .split_once(": ")
-                .map_or(message.clone(), |(_, rest)| rest.to_string());
-            invalid(line, message)
-        })?;
+        let text =
+            interpolate(text, env).map_err(|err| invalid(err.line() as u64, err.to_string()))?;
         let config: Config = if text.trim().is_empty() {
             Config::empty()
         } else {
@@ -447,7 +437,8 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
 /// Parses mock settings on their own (the `sluice mock --settings FILE` format), with
 /// the same interpolation and line-numbered errors as the config.
 pub fn parse_mock_settings(text: &str) -> Result<MockSettings, String> {
-    let text = interpolate(text, |name| std::env::var(name).ok()).map_err(|err| err.to_string())?;
+    let text = interpolate(text, |name| std::env::var(name).ok())
+        .map_err(|err| format!("line {}: {err}", err.line()))?;
     if text.trim().is_empty() {
         return Ok(MockSettings::default());
     }

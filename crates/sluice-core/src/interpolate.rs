@@ -8,13 +8,24 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum InterpolateError {
     #[error(
-        "line {line}: environment variable `{name}` is not set (write ${{{name}:-default}} to give a default)"
+        "environment variable `{name}` is not set (write ${{{name}:-default}} to give a default)"
     )]
     Unset { line: usize, name: String },
-    #[error("line {line}: `${{` is not closed with `}}`")]
+    #[error("`${{` is not closed with `}}`")]
     Unclosed { line: usize },
-    #[error("line {line}: `${{{text}}}` is not a variable name")]
+    #[error("`${{{text}}}` is not a variable name")]
     BadName { line: usize, text: String },
+}
+
+impl InterpolateError {
+    /// The 1-based line of the offending `${`.
+    pub fn line(&self) -> usize {
+        match self {
+            InterpolateError::Unset { line, .. }
+            | InterpolateError::Unclosed { line }
+            | InterpolateError::BadName { line, .. } => *line,
+        }
+    }
 }
 
 /// Replaces every `${NAME}` and `${NAME:-default}` in `text` using `lookup`.

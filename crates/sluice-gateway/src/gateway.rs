@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use sluice_core::config::{Config, ProviderKind};
 use sluice_mock::MockServer;
 use sluice_providers::Upstream;
@@ -32,6 +33,8 @@ pub enum GatewayError {
 pub struct Gateway {
     pub(crate) providers: Vec<Upstream>,
     provider_index: HashMap<Arc<str>, usize>,
+    /// Per provider (same index): its name as a header value.
+    provider_headers: Vec<HeaderValue>,
     /// Per provider (same index): the metric series of `provider/model` addressing.
     direct_series: Vec<DirectSeries>,
     routes: HashMap<Arc<str>, RouteEntry>,
@@ -63,6 +66,8 @@ struct DirectSeries {
 pub struct ResolvedModel<'g, 'm> {
     pub provider: ProviderId,
     pub upstream: &'g Upstream,
+    /// The provider's name as the `x-sluice-provider` value, built once.
+    pub provider_header: &'g HeaderValue,
     /// The model name sent upstream: the route target's, or borrowed from the request.
     pub model: &'m str,
     pub(crate) series: &'g SeriesPair,
@@ -96,6 +101,15 @@ impl Gateway {
                     }
                 })?;
             providers.push(upstream);
+        }
+        let mut provider_headers = Vec::with_capacity(providers.len());
+        for upstream in &providers {
+            provider_headers.push(HeaderValue::from_str(&upstream.name).map_err(|_| {
+                GatewayError::Provider {
+                    provider: upstream.name.to_string(),
+                    message: "the name holds characters an HTTP header cannot carry".into(),
+                }
+            })?);
         }
         let provider_index: HashMap<Arc<str>, usize> = providers
             .iter()
@@ -157,6 +171,7 @@ impl Gateway {
         Ok(Arc::new(Gateway {
             providers,
             provider_index,
+            provider_headers,
             direct_series,
             routes,
             max_body_bytes: config.server.max_body_bytes,
@@ -176,6 +191,7 @@ impl Gateway {
             return Some(ResolvedModel {
                 provider: target.provider,
                 upstream: &self.providers[target.provider],
+                provider_header: &self.provider_headers[target.provider],
                 model: &target.model,
                 series: &entry.series[index],
             });
@@ -194,6 +210,7 @@ impl Gateway {
         Some(ResolvedModel {
             provider,
             upstream: &self.providers[provider],
+            provider_header: &self.provider_headers[provider],
             model: upstream_model,
             series,
         })

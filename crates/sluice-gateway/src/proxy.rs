@@ -19,7 +19,7 @@ use crate::body::{Completion, ProxiedBody};
 use crate::gateway::Gateway;
 use crate::headers;
 use crate::metrics::{InFlight, Series};
-use crate::response::{ErrorResponse, header_value};
+use crate::response::{ErrorResponse, ServedBy};
 
 pub(crate) async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
@@ -37,7 +37,7 @@ struct Refusal<'a> {
     series: &'a Series,
     error: ApiError,
     reason: &'static str,
-    served_by: Option<(HeaderValue, HeaderValue)>,
+    served_by: Option<ServedBy>,
 }
 
 async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
@@ -51,11 +51,8 @@ async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Respo
                 .series
                 .finished(status, started.elapsed(), Some(refusal.reason));
             let mut response = ErrorResponse(refusal.error).into_response();
-            if let Some((provider, model)) = refusal.served_by {
-                let headers = response.headers_mut();
-                headers.insert(headers::PROVIDER, provider);
-                headers.insert(headers::MODEL, model);
-                headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
+            if let Some(served_by) = refusal.served_by {
+                served_by.apply(response.headers_mut());
             }
             response
         }
@@ -92,8 +89,10 @@ async fn forward<'g>(
     };
     let upstream = resolved.upstream;
     let series = resolved.series.get(endpoint);
-    let provider_header = header_value(&upstream.name);
-    let model_header = header_value(resolved.model);
+    let served_by = ServedBy {
+        provider: resolved.provider_header.clone(),
+        model: HeaderValue::from_str(resolved.model).ok(),
+    };
     let upstream_body = peeked.with_model(&body, resolved.model);
 
     let sent = Instant::now();
@@ -114,7 +113,7 @@ async fn forward<'g>(
                 series,
                 error: err.to_api_error(),
                 reason,
-                served_by: provider_header.zip(model_header),
+                served_by: Some(served_by),
             });
         }
     };
@@ -144,13 +143,7 @@ async fn forward<'g>(
     *response.status_mut() = status;
     let headers = response.headers_mut();
     copy_response_headers(&upstream_parts.headers, headers);
-    if let Some(provider) = provider_header {
-        headers.insert(headers::PROVIDER, provider);
-    }
-    if let Some(model) = model_header {
-        headers.insert(headers::MODEL, model);
-    }
-    headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
+    served_by.apply(headers);
     let overhead = before_upstream + answered.elapsed();
     headers.insert(headers::OVERHEAD_US, overhead_header(overhead));
     endpoint_metrics.overhead.record(overhead);

@@ -3,9 +3,11 @@
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
 use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue};
 use sluice_core::ApiError;
+
+use crate::headers;
 
 /// A gateway error as an HTTP response in the OpenAI dialect.
 pub(crate) struct ErrorResponse(pub ApiError);
@@ -27,8 +29,21 @@ impl From<ApiError> for ErrorResponse {
     }
 }
 
-/// A header value from text the gateway controls (provider and model names); names the
-/// config accepted are valid header values, anything else is dropped rather than risked.
-pub(crate) fn header_value(text: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(text).ok()
+/// The `x-sluice-*` headers that say who served a request; set on answers and on
+/// upstream failures alike.
+pub(crate) struct ServedBy {
+    pub provider: HeaderValue,
+    /// The model sent upstream; `None` if it cannot be a header value (a client-chosen
+    /// name with control characters), in which case the header is left out.
+    pub model: Option<HeaderValue>,
+}
+
+impl ServedBy {
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        headers.insert(headers::PROVIDER, self.provider);
+        if let Some(model) = self.model {
+            headers.insert(headers::MODEL, model);
+        }
+        headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
+    }
 }

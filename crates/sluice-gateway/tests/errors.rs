@@ -249,14 +249,11 @@ async fn stream_cut_by_the_upstream_ends_with_an_error_event() {
 #[tokio::test]
 async fn whole_response_cut_by_the_upstream_is_not_completed() {
     let (gateway, _mock) = gateway_cutting_after_two_tokens().await;
-    let response = send(
-        Method::POST,
+    let response = post_streaming(
         &gateway.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
         chat_body("up/x", "one two three four"),
     )
-    .await
-    .expect("headers arrive");
+    .await;
     // Headers were already sent: the only honest signal left is an incomplete body.
     let (_, error) = frames(response).await;
     assert!(
@@ -268,10 +265,7 @@ async fn whole_response_cut_by_the_upstream_is_not_completed() {
 
 #[tokio::test]
 async fn total_timeout_ends_a_stream_with_an_error_event() {
-    let settings = MockSettings {
-        between_tokens: sluice_core::ConfigDuration::from_millis(200),
-        ..MockSettings::default()
-    };
+    let settings = paced(sluice_core::ConfigDuration::from_millis(200));
     let mock = start_mock(settings).await;
     let yaml = format!(
         "providers:\n{}    timeouts:\n      total: 500ms\n",

@@ -7,7 +7,6 @@ use std::time::Duration;
 use common::*;
 use http::{Method, StatusCode};
 use sluice_core::ConfigDuration;
-use sluice_mock::MockSettings;
 
 #[tokio::test]
 async fn health_answers() {
@@ -91,22 +90,12 @@ async fn metrics_count_requests_errors_latency_and_streams() {
 
 #[tokio::test]
 async fn shutdown_drains_an_inflight_stream_and_refuses_new_connections() {
-    let settings = MockSettings {
-        between_tokens: ConfigDuration::from_millis(100),
-        ..MockSettings::default()
-    };
+    let settings = paced(ConfigDuration::from_millis(100));
     let mock = start_mock(settings).await;
     let yaml = format!("providers:\n{}", provider_yaml("up", &mock.base_url(), "k"));
     let mut gateway = TestGateway::start(&yaml).await;
     let body = r#"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"one two three four five six seven eight"}]}"#;
-    let response = send(
-        Method::POST,
-        &gateway.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        body,
-    )
-    .await
-    .expect("stream starts");
+    let response = post_streaming(&gateway.url("/v1/chat/completions"), body).await;
     assert_eq!(response.status(), StatusCode::OK);
     gateway.begin_shutdown();
     let (frames, error) = frames(response).await;
@@ -129,23 +118,13 @@ async fn shutdown_drains_an_inflight_stream_and_refuses_new_connections() {
 
 #[tokio::test]
 async fn shutdown_gives_up_after_the_grace_period() {
-    let settings = MockSettings {
-        between_tokens: ConfigDuration::from_secs(5),
-        ..MockSettings::default()
-    };
+    let settings = paced(ConfigDuration::from_secs(5));
     let mock = start_mock(settings).await;
     let yaml = format!("providers:\n{}", provider_yaml("up", &mock.base_url(), "k"));
     let mut gateway = TestGateway::start_with_grace(&yaml, Duration::from_millis(300)).await;
     let body =
         r#"{"model":"up/m","stream":true,"messages":[{"role":"user","content":"one two three"}]}"#;
-    let _response = send(
-        Method::POST,
-        &gateway.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        body,
-    )
-    .await
-    .expect("stream starts");
+    let _response = post_streaming(&gateway.url("/v1/chat/completions"), body).await;
     gateway.begin_shutdown();
     let finished = tokio::time::timeout(Duration::from_secs(3), &mut gateway.task).await;
     assert!(finished.is_ok(), "shutdown waited past its grace period");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use sluice_mock::MockSettings;
 
 fn config_for(base_url: &str) -> String {
@@ -91,14 +91,7 @@ async fn streams_are_forwarded_frame_by_frame_as_they_arrive() {
     .await;
     let gateway = TestGateway::start(&config_for(&fixture.base_url())).await;
     let body = r#"{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let response = send(
-        Method::POST,
-        &gateway.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        body,
-    )
-    .await
-    .expect("answered");
+    let response = post_streaming(&gateway.url("/v1/chat/completions"), body).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response

@@ -62,15 +62,10 @@ impl Route {
         }
     }
 
-    /// The target this request goes to first.
-    pub fn choose(&self) -> &Target {
-        &self.targets[self.choose_index()]
-    }
-
     /// Every usable target, the chosen one first, then the others by descending weight:
     /// the order an attempt loop would try them in.
     pub fn rank(&self) -> Vec<&Target> {
-        let first = self.weights.pick(fastrand::u64(..));
+        let first = self.choose_index();
         let mut order: Vec<usize> = (0..self.targets.len())
             .filter(|&index| index != first && self.weights.weight(index) > 0)
             .collect();

@@ -63,6 +63,21 @@ fn wait_until_up(port: u16) {
     panic!("server on port {port} did not come up");
 }
 
+/// Runs `sluice ARGS FILE`, asserts that it fails, and returns what it printed to stderr.
+fn refused(args: &[&str], file: &std::path::Path) -> String {
+    let output = Command::new(BIN)
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("runs");
+    assert!(
+        !output.status.success(),
+        "{args:?} accepted {}",
+        file.display()
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn check_accepts_a_valid_file() {
     let path = write_temp("ok.yaml", "providers:\n  m:\n    kind: mock\n");
@@ -81,13 +96,7 @@ fn check_refuses_with_file_and_line() {
         "bad.yaml",
         "providers:\n  m:\n    kind: mock\nroutes:\n  r:\n    targets:\n      - provider: ghost\n        model: x\n",
     );
-    let output = Command::new(BIN)
-        .arg("check")
-        .arg(&path)
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused(&["check"], &path);
     assert!(
         stderr.contains(&format!("{}:7:", path.display())),
         "{stderr}"
@@ -98,13 +107,7 @@ fn check_refuses_with_file_and_line() {
 #[test]
 fn serve_refuses_a_bad_config_before_listening() {
     let path = write_temp("typo.yaml", "server:\n  lisen: 127.0.0.1:1\n");
-    let output = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused(&["serve", "--config"], &path);
     assert!(
         stderr.contains(":2:") && stderr.contains("lisen"),
         "{stderr}"

@@ -81,6 +81,14 @@ pub fn with_fault(fault: sluice_mock::MockFault) -> MockSettings {
     }
 }
 
+/// Mock settings that stream one token every `between_tokens`.
+pub fn paced(between_tokens: sluice_core::ConfigDuration) -> MockSettings {
+    MockSettings {
+        between_tokens,
+        ..MockSettings::default()
+    }
+}
+
 /// YAML for one openai-compatible provider named `name` pointing at `base_url`.
 pub fn provider_yaml(name: &str, base_url: &str, key: &str) -> String {
     format!(
@@ -140,6 +148,19 @@ pub async fn send(
         .body(Full::new(body.into()))
         .expect("request builds");
     client().request(request).await
+}
+
+/// POSTs a JSON body and returns the response as soon as its headers arrive, for tests
+/// that read the body frame by frame or leave it unread.
+pub async fn post_streaming(url: &str, body: impl Into<Bytes>) -> Response<Incoming> {
+    send(
+        Method::POST,
+        url,
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await
+    .expect("response headers arrive")
 }
 
 pub async fn post(url: &str, body: impl Into<Bytes>) -> Answer {
