@@ -1,5 +1,9 @@
-//! The error a client receives, in the OpenAI envelope
-//! `{"error":{"message","type","param","code"}}`.
+//! The error a client receives, in its own dialect: the OpenAI envelope
+//! `{"error":{"message","type","param","code"}}` or the Anthropic one
+//! `{"type":"error","error":{"type","message"}}`.
+//!
+//! Provider errors on a translated path are decoded into the same kinds, so a rate limit
+//! from Gemini reaches an Anthropic client as `rate_limit_error` with status 429.
 
 use std::borrow::Cow;
 
@@ -30,6 +34,18 @@ pub enum ErrorKind {
     Unavailable,
     /// A bug in the gateway: 500.
     Internal,
+    /// The provider refused the credentials: 401.
+    Authentication,
+    /// The credentials may not use this model or feature: 403.
+    PermissionDenied,
+    /// A rate limit was hit: 429 (with `Retry-After` where known).
+    RateLimited,
+    /// The provider is overloaded: 529 in the Anthropic dialect, 503 in OpenAI's.
+    Overloaded,
+    /// The prompt does not fit the model's context window: 400.
+    ContextTooLong,
+    /// The provider failed on its side: 500 (or the provider's own 5xx status).
+    ProviderError,
 }
 
 impl ErrorKind {
@@ -42,7 +58,33 @@ impl ErrorKind {
             ErrorKind::UpstreamUnreachable | ErrorKind::UpstreamInvalid => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Internal | ErrorKind::ProviderError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Authentication => StatusCode::UNAUTHORIZED,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::ContextTooLong => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The Anthropic `error.type`.
+    pub fn anthropic_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed | ErrorKind::ContextTooLong => {
+                "invalid_request_error"
+            }
+            ErrorKind::ModelNotFound | ErrorKind::NotFound => "not_found_error",
+            ErrorKind::PayloadTooLarge => "request_too_large",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::Overloaded => "overloaded_error",
+            ErrorKind::UpstreamTimeout => "timeout_error",
+            ErrorKind::UpstreamUnreachable
+            | ErrorKind::UpstreamInvalid
+            | ErrorKind::Unavailable
+            | ErrorKind::Internal
+            | ErrorKind::ProviderError => "api_error",
         }
     }
 
@@ -53,7 +95,12 @@ impl ErrorKind {
             | ErrorKind::ModelNotFound
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
-            | ErrorKind::PayloadTooLarge => "invalid_request_error",
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::ContextTooLong
+            | ErrorKind::Authentication => "invalid_request_error",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_exceeded",
+            ErrorKind::Overloaded | ErrorKind::ProviderError => "server_error",
             ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamInvalid
             | ErrorKind::UpstreamTimeout
@@ -75,6 +122,12 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => Some("upstream_timeout"),
             ErrorKind::Unavailable => Some("unavailable"),
             ErrorKind::Internal => Some("internal_error"),
+            ErrorKind::Authentication => Some("invalid_api_key"),
+            ErrorKind::PermissionDenied => Some("permission_denied"),
+            ErrorKind::RateLimited => Some("rate_limit_exceeded"),
+            ErrorKind::Overloaded => Some("overloaded"),
+            ErrorKind::ContextTooLong => Some("context_length_exceeded"),
+            ErrorKind::ProviderError => Some("provider_error"),
         }
     }
 }
@@ -86,6 +139,8 @@ pub struct ApiError {
     pub message: Cow<'static, str>,
     pub param: Option<Cow<'static, str>>,
     pub code: Option<Cow<'static, str>>,
+    /// A status other than the kind's, e.g. a provider's own 502 or 503 kept as it was.
+    pub status_override: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -95,7 +150,13 @@ impl ApiError {
             message: message.into(),
             param: None,
             code: kind.default_code().map(Cow::Borrowed),
+            status_override: None,
         }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status_override = Some(status);
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<Cow<'static, str>>) -> Self {
@@ -130,8 +191,24 @@ impl ApiError {
         .with_param("model")
     }
 
+    /// The status in the OpenAI dialect (and the gateway's own).
     pub fn status(&self) -> StatusCode {
-        self.kind.status()
+        self.status_override.unwrap_or_else(|| self.kind.status())
+    }
+
+    /// The status in the Anthropic dialect, which has 529 for an overloaded provider.
+    pub fn anthropic_status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::Overloaded => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => self.status(),
+        }
+    }
+
+    /// The body in the Anthropic envelope.
+    pub fn to_anthropic_json(&self) -> Bytes {
+        anthropic_error_body(self.kind.anthropic_type(), &self.message)
     }
 
     /// The body in the OpenAI envelope.
@@ -175,6 +252,15 @@ pub fn openai_error_body(
     };
     // Serialising plain strings cannot fail.
     Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default())
+}
+
+/// `{"type":"error","error":{"type","message"}}`, the Anthropic error envelope.
+pub fn anthropic_error_body(kind: &str, message: &str) -> Bytes {
+    let body = serde_json::json!({
+        "type": "error",
+        "error": {"type": kind, "message": message},
+    });
+    Bytes::from(body.to_string())
 }
 
 impl std::fmt::Display for ApiError {

@@ -2,6 +2,7 @@
 //! the mock provider's settings. No I/O lives here.
 
 pub mod api_error;
+pub mod chat;
 pub mod config;
 pub mod duration;
 pub mod interpolate;

@@ -1,0 +1,1 @@
+//! The cohere dialect (being written).
