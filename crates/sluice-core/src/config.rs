@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::duration::ConfigDuration;
 use crate::interpolate::interpolate;
 use crate::mock::MockSettings;
-use crate::presets::PRESETS;
+use crate::presets::{self, PRESETS, Preset};
 use crate::secret::Secret;
 
 #[derive(Debug, Error)]
@@ -66,23 +66,114 @@ impl Default for ServerConfig {
     }
 }
 
+/// What a provider is: which dialect it speaks, how it authenticates, where it lives.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String")]
 pub enum ProviderKind {
     /// api.openai.com, or anything at `base_url` that is OpenAI itself.
     Openai,
-    /// Any server speaking the OpenAI dialect: vLLM, Ollama, Groq, Together, …
+    /// Any server speaking the OpenAI dialect at `base_url`.
     OpenaiCompatible,
-    /// The built-in mock provider, started inside the gateway on a loopback port.
+    /// A service of the OpenAI-compatible family with its own defaults (`groq`, `ollama`, …).
+    Preset(&'static Preset),
+    /// Azure OpenAI: deployments, `api-version`, the `api-key` header or an Entra token.
+    Azure,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Google's Gemini API (generativelanguage.googleapis.com).
+    Gemini,
+    /// Gemini on Vertex AI, with a service account.
+    Vertex,
+    /// AWS Bedrock's Converse API, signed with SigV4.
+    Bedrock,
+    /// Cohere's Chat v2 API.
+    Cohere,
+    /// The built-in mock provider in the OpenAI dialect, started inside the gateway.
     Mock,
+}
+
+/// The kinds with their own module, by config name.
+const NATIVE_KINDS: &[(&str, ProviderKind)] = &[
+    ("openai", ProviderKind::Openai),
+    ("openai-compatible", ProviderKind::OpenaiCompatible),
+    ("azure", ProviderKind::Azure),
+    ("anthropic", ProviderKind::Anthropic),
+    ("gemini", ProviderKind::Gemini),
+    ("vertex", ProviderKind::Vertex),
+    ("bedrock", ProviderKind::Bedrock),
+    ("cohere", ProviderKind::Cohere),
+    ("mock", ProviderKind::Mock),
+];
+
+impl TryFrom<String> for ProviderKind {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if let Some((_, kind)) = NATIVE_KINDS.iter().find(|(known, _)| *known == name) {
+            return Ok(*kind);
+        }
+        if let Some(preset) = presets::find(&name) {
+            return Ok(ProviderKind::Preset(preset));
+        }
+        let mut known: Vec<&str> = NATIVE_KINDS.iter().map(|(known, _)| *known).collect();
+        known.extend(PRESETS.iter().map(|preset| preset.name));
+        Err(format!(
+            "unknown provider kind `{name}` (known: {})",
+            known.join(", ")
+        ))
+    }
 }
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            ProviderKind::Openai => "openai",
-            ProviderKind::OpenaiCompatible => "openai-compatible",
-            ProviderKind::Mock => "mock",
+            ProviderKind::Preset(preset) => preset.name,
+            kind => NATIVE_KINDS
+                .iter()
+                .find(|(_, known)| *known == kind)
+                .map_or("unknown", |(name, _)| name),
+        }
+    }
+
+    /// The base URL used when the config gives none; `None` when it must be given or
+    /// depends on other settings (Azure's resource, Bedrock's region, Vertex's location).
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Openai => Some("https://api.openai.com/v1"),
+            ProviderKind::Preset(preset) => Some(preset.base_url),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
+            ProviderKind::Cohere => Some("https://api.cohere.com"),
+            ProviderKind::OpenaiCompatible
+            | ProviderKind::Azure
+            | ProviderKind::Vertex
+            | ProviderKind::Bedrock
+            | ProviderKind::Mock => None,
+        }
+    }
+
+    /// The path a mock provider's base URL needs for this kind's paths to land on the
+    /// mock's routes (the OpenAI family appends `/chat/completions` to a `/v1` base).
+    pub fn mock_base_path(self) -> &'static str {
+        match self {
+            ProviderKind::Openai
+            | ProviderKind::OpenaiCompatible
+            | ProviderKind::Preset(_)
+            | ProviderKind::Mock => "/v1",
+            _ => "",
+        }
+    }
+
+    /// Whether the provider's keys are required (local servers and signed or
+    /// token-based providers have none).
+    fn needs_key(self) -> bool {
+        match self {
+            ProviderKind::Openai
+            | ProviderKind::Anthropic
+            | ProviderKind::Gemini
+            | ProviderKind::Cohere => true,
+            ProviderKind::Preset(preset) => preset.key_var.is_some() && preset.name != "vllm",
+            _ => false,
         }
     }
 }
@@ -111,9 +202,52 @@ pub struct ProviderConfig {
     pub timeouts: TimeoutConfig,
     #[serde(default)]
     pub tls: TlsConfig,
-    /// Settings of a `mock` provider.
+    /// Start the built-in mock with these settings and talk to it in this kind's
+    /// dialect (any kind may take it: tests and demos use it).
     #[serde(default)]
     pub mock: Option<MockSettings>,
+    /// Azure's `api-version` query parameter; Anthropic's `anthropic-version` header.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Bedrock's AWS region; Vertex's location (default `us-central1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Vertex: the Google Cloud project (default: the service account's own).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Vertex: the service-account key file (default: `GOOGLE_APPLICATION_CREDENTIALS`).
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    /// Bedrock: static AWS credentials (default: the `AWS_*` environment variables).
+    #[serde(default)]
+    pub aws: Option<AwsConfig>,
+    /// Azure: the deployment serving each model name (default: the model name itself).
+    #[serde(default)]
+    pub deployments: BTreeMap<String, String>,
+    /// Azure: authenticate with a Microsoft Entra ID token instead of `api-key`.
+    #[serde(default)]
+    pub entra: Option<EntraConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+}
+
+/// An Entra ID application (client credentials grant) whose tokens Azure OpenAI accepts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The token endpoint (default: `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`).
+    #[serde(default)]
+    pub token_url: Option<String>,
 }
 
 impl ProviderConfig {
@@ -129,6 +263,13 @@ impl ProviderConfig {
             timeouts: TimeoutConfig::default(),
             tls: TlsConfig::default(),
             mock: None,
+            api_version: None,
+            region: None,
+            project: None,
+            credentials_file: None,
+            aws: None,
+            deployments: BTreeMap::new(),
+            entra: None,
         }
     }
 
@@ -269,24 +410,51 @@ impl Config {
             "text-embedding-3-small".to_string(),
         ];
         config.providers.insert("mock".to_string(), mock);
+        let key = |var: &str| env(var).filter(|value| !value.is_empty());
+        let mut detect = |name: &str, kind: ProviderKind, base_url: Option<String>, api_key: Option<String>| {
+            config.providers.insert(
+                name.to_string(),
+                ProviderConfig::new(kind, base_url, api_key.map(Secret::new)),
+            );
+        };
+        if let Some(api_key) = key("OPENAI_API_KEY") {
+            detect("openai", ProviderKind::Openai, key("OPENAI_BASE_URL"), Some(api_key));
+        }
+        if let Some(api_key) = key("ANTHROPIC_API_KEY") {
+            detect("anthropic", ProviderKind::Anthropic, key("ANTHROPIC_BASE_URL"), Some(api_key));
+        }
+        if let Some(api_key) = key("GEMINI_API_KEY").or_else(|| key("GOOGLE_API_KEY")) {
+            detect("gemini", ProviderKind::Gemini, None, Some(api_key));
+        }
+        if let Some(api_key) = key("COHERE_API_KEY").or_else(|| key("CO_API_KEY")) {
+            detect("cohere", ProviderKind::Cohere, None, Some(api_key));
+        }
+        if let (Some(api_key), Some(endpoint)) = (key("AZURE_OPENAI_API_KEY"), key("AZURE_OPENAI_ENDPOINT")) {
+            detect("azure", ProviderKind::Azure, Some(endpoint), Some(api_key));
+        }
         for preset in PRESETS {
-            let Some(key) = env(preset.key_var).filter(|key| !key.is_empty()) else {
+            let Some(api_key) = preset.key_var.and_then(key) else {
                 continue;
             };
-            let base_url = preset
-                .base_url_var
-                .and_then(&env)
-                .filter(|url| !url.is_empty())
-                .unwrap_or_else(|| preset.base_url.to_string());
-            let kind = if preset.name == "openai" {
-                ProviderKind::Openai
-            } else {
-                ProviderKind::OpenaiCompatible
-            };
-            config.providers.insert(
-                preset.name.to_string(),
-                ProviderConfig::new(kind, Some(base_url), Some(Secret::new(key))),
-            );
+            let base_url = preset.base_url_var.and_then(key);
+            detect(preset.name, ProviderKind::Preset(preset), base_url, Some(api_key));
+        }
+        if key("AWS_ACCESS_KEY_ID").is_some() && key("AWS_SECRET_ACCESS_KEY").is_some() {
+            if let Some(region) = key("AWS_REGION").or_else(|| key("AWS_DEFAULT_REGION")) {
+                let mut bedrock = ProviderConfig::new(ProviderKind::Bedrock, None, None);
+                bedrock.region = Some(region);
+                config.providers.insert("bedrock".to_string(), bedrock);
+            }
+        }
+        if let (Some(credentials), Some(project)) = (
+            key("GOOGLE_APPLICATION_CREDENTIALS"),
+            key("GOOGLE_CLOUD_PROJECT"),
+        ) {
+            let mut vertex = ProviderConfig::new(ProviderKind::Vertex, None, None);
+            vertex.credentials_file = Some(credentials);
+            vertex.project = Some(project);
+            vertex.region = key("GOOGLE_CLOUD_LOCATION");
+            config.providers.insert("vertex".to_string(), vertex);
         }
         config
     }
@@ -354,6 +522,7 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
         ));
     }
     let kind = provider.kind.value;
+    let mocked = provider.mock.is_some() || kind == ProviderKind::Mock;
     if let Some(url) = &provider.base_url {
         let parsed: Result<http::Uri, _> = url.parse();
         let ok = parsed.as_ref().is_ok_and(|uri| {
@@ -364,21 +533,61 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
                 "provider `{name}`: base_url `{url}` is not an http:// or https:// URL"
             ));
         }
-        if kind == ProviderKind::Mock {
+        if mocked {
             return Err(format!(
-                "provider `{name}` is of kind mock, which runs inside the gateway and takes no base_url"
+                "provider `{name}` runs the built-in mock, which starts inside the gateway and takes no base_url"
             ));
         }
-    } else if kind == ProviderKind::OpenaiCompatible {
+    } else if !mocked {
+        match kind {
+            ProviderKind::OpenaiCompatible => {
+                return Err(format!(
+                    "provider `{name}` of kind openai-compatible needs a base_url, e.g. http://localhost:11434/v1"
+                ));
+            }
+            ProviderKind::Azure => {
+                return Err(format!(
+                    "provider `{name}` of kind azure needs a base_url: the resource endpoint, e.g. https://my-resource.openai.azure.com"
+                ));
+            }
+            _ => {}
+        }
+    }
+    if kind == ProviderKind::Bedrock && provider.region.is_none() && !mocked {
         return Err(format!(
-            "provider `{name}` of kind openai-compatible needs a base_url, e.g. http://localhost:11434/v1"
+            "provider `{name}` of kind bedrock needs a region, e.g. region: us-east-1"
         ));
     }
     let keys = provider.all_keys();
-    if kind == ProviderKind::Openai && keys.is_empty() {
+    if kind.needs_key() && keys.is_empty() {
         return Err(format!(
-            "provider `{name}` of kind openai needs an api_key (write api_key: ${{OPENAI_API_KEY}})"
+            "provider `{name}` of kind {} needs an api_key (write api_key: ${{SOME_API_KEY}})",
+            kind.as_str()
         ));
+    }
+    if kind == ProviderKind::Azure && keys.is_empty() && provider.entra.is_none() {
+        return Err(format!(
+            "provider `{name}` of kind azure needs an api_key or an `entra` application"
+        ));
+    }
+    for (field, set) in [
+        ("aws", provider.aws.is_some()),
+        ("entra", provider.entra.is_some()),
+        ("credentials_file", provider.credentials_file.is_some()),
+        ("project", provider.project.is_some()),
+        ("deployments", !provider.deployments.is_empty()),
+    ] {
+        let applies = match field {
+            "aws" => kind == ProviderKind::Bedrock,
+            "entra" | "deployments" => kind == ProviderKind::Azure,
+            _ => kind == ProviderKind::Vertex,
+        };
+        if set && !applies {
+            return Err(format!(
+                "provider `{name}`: `{field}` does not apply to providers of kind {}",
+                kind.as_str()
+            ));
+        }
     }
     if !keys.is_empty() && keys.iter().all(|key| key.weight == 0) {
         return Err(format!(
@@ -388,11 +597,6 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
     if keys.iter().any(|key| key.key.is_empty()) {
         return Err(format!(
             "provider `{name}`: an API key is empty (is its environment variable set?)"
-        ));
-    }
-    if provider.mock.is_some() && kind != ProviderKind::Mock {
-        return Err(format!(
-            "provider `{name}`: `mock` settings only apply to providers of kind mock"
         ));
     }
     for header in provider.headers.keys() {

@@ -113,3 +113,49 @@ pub trait StreamEncoder: Send {
     /// dialect).
     fn encode(&mut self, event: &StreamEvent, out: &mut BytesMut);
 }
+
+/// The wire formats Sluice speaks. Several provider kinds share one: Azure and the
+/// OpenAI-compatible family speak OpenAI's, Vertex speaks Gemini's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Bedrock,
+    Cohere,
+}
+
+impl Dialect {
+    pub fn of(kind: sluice_core::config::ProviderKind) -> Dialect {
+        use sluice_core::config::ProviderKind;
+        match kind {
+            ProviderKind::Openai
+            | ProviderKind::OpenaiCompatible
+            | ProviderKind::Preset(_)
+            | ProviderKind::Azure
+            | ProviderKind::Mock => Dialect::OpenAi,
+            ProviderKind::Anthropic => Dialect::Anthropic,
+            ProviderKind::Gemini | ProviderKind::Vertex => Dialect::Gemini,
+            ProviderKind::Bedrock => Dialect::Bedrock,
+            ProviderKind::Cohere => Dialect::Cohere,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "OpenAI",
+            Dialect::Anthropic => "Anthropic",
+            Dialect::Gemini => "Gemini",
+            Dialect::Bedrock => "Bedrock Converse",
+            Dialect::Cohere => "Cohere",
+        }
+    }
+}
+
+/// What a request asks a provider to do; with the model, it decides the URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Chat { stream: bool },
+    Embeddings,
+    CountTokens,
+}
