@@ -439,12 +439,13 @@ impl Config {
             let base_url = preset.base_url_var.and_then(key);
             detect(preset.name, ProviderKind::Preset(preset), base_url, Some(api_key));
         }
-        if key("AWS_ACCESS_KEY_ID").is_some() && key("AWS_SECRET_ACCESS_KEY").is_some() {
-            if let Some(region) = key("AWS_REGION").or_else(|| key("AWS_DEFAULT_REGION")) {
-                let mut bedrock = ProviderConfig::new(ProviderKind::Bedrock, None, None);
-                bedrock.region = Some(region);
-                config.providers.insert("bedrock".to_string(), bedrock);
-            }
+        if key("AWS_ACCESS_KEY_ID").is_some()
+            && key("AWS_SECRET_ACCESS_KEY").is_some()
+            && let Some(region) = key("AWS_REGION").or_else(|| key("AWS_DEFAULT_REGION"))
+        {
+            let mut bedrock = ProviderConfig::new(ProviderKind::Bedrock, None, None);
+            bedrock.region = Some(region);
+            config.providers.insert("bedrock".to_string(), bedrock);
         }
         if let (Some(credentials), Some(project)) = (
             key("GOOGLE_APPLICATION_CREDENTIALS"),

@@ -170,8 +170,10 @@ fn without_a_file_presets_are_detected_and_the_mock_is_there() {
     let config = Config::from_env(env);
     assert!(config.providers.contains_key("mock"));
     assert_eq!(config.providers["openai"].kind.value, ProviderKind::Openai);
+    let groq = config.providers["groq"].kind.value;
+    assert_eq!(groq.as_str(), "groq");
     assert_eq!(
-        config.providers["groq"].base_url.as_deref(),
+        groq.default_base_url(),
         Some("https://api.groq.com/openai/v1")
     );
     assert!(!config.providers.contains_key("anthropic"));

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sluice_core::Config;
 use sluice_mock::{MockServer, MockSettings};
-use sluice_providers::openai::{Endpoint, peek};
+use sluice_providers::openai::{BodyKind, peek};
 use tower::ServiceExt;
 
 const CHAT: &str = r#"{"model":"bench/gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello, how are you today? Tell me something about the weather in Paris."}],"temperature":0.7,"max_tokens":16,"stream":false,"metadata":{"team":"search","trace":"abc123"}}"#;
@@ -38,7 +38,7 @@ fn peek_and_rewrite(c: &mut Criterion) {
     for (name, body) in [("chat_400B", &small), ("chat_20KB", &long_history)] {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let peeked = peek(Endpoint::ChatCompletions, body).expect("valid");
+                let peeked = peek(BodyKind::Chat, body).expect("valid");
                 peeked.with_model(body, "gpt-4o-mini")
             })
         });

@@ -2,19 +2,25 @@
 //! the total deadline enforced, and the request's metrics recorded when it ends — by
 //! completion, failure or the client hanging up.
 //!
-//! When an upstream stream (SSE) breaks or runs past the deadline after bytes have
-//! reached the client, the client gets a final `data: {"error":…}` event, the way the
-//! OpenAI API reports in-stream errors, instead of a silent truncation.
+//! A translated stream is decoded from the provider's dialect and re-encoded in the
+//! client's as each frame arrives ([`Translator`]); nothing is buffered beyond an
+//! unfinished event.
+//!
+//! When an upstream stream breaks or runs past the deadline after bytes have reached the
+//! client, the client gets a final error event in its dialect (`data: {"error":…}` for
+//! OpenAI, `event: error` for Anthropic), instead of a silent truncation.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use sluice_core::chat::{StreamEvent, Usage};
 use sluice_core::{ApiError, ErrorKind};
+use sluice_providers::{Dialect, StreamDecoder, StreamEncoder};
 use tokio::time::Sleep;
 
 use crate::metrics::{InFlight, Series};
@@ -30,10 +36,81 @@ pub(crate) struct Completion {
     pub started: Instant,
 }
 
+/// What happens to the provider's bytes on their way to the client.
+pub(crate) enum Shape {
+    /// Forwarded as they are. `sse` says whether an error can still be reported as an
+    /// event, and `dialect` in which form.
+    Raw { sse: bool, dialect: Dialect },
+    /// Decoded from the provider's stream and encoded in the client's dialect.
+    Translated(Box<Translator>),
+}
+
+/// A provider's stream turned into a client's, frame by frame.
+pub(crate) struct Translator {
+    decoder: Box<dyn StreamDecoder>,
+    encoder: Box<dyn StreamEncoder>,
+    events: Vec<StreamEvent>,
+    out: BytesMut,
+    /// The provider's latest usage report, for spend.
+    pub usage: Usage,
+    /// An error event was written: the stream is over.
+    ended_with_error: bool,
+}
+
+impl Translator {
+    pub(crate) fn new(decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
+        Self {
+            decoder,
+            encoder,
+            events: Vec::with_capacity(8),
+            out: BytesMut::with_capacity(1024),
+            usage: Usage::default(),
+            ended_with_error: false,
+        }
+    }
+
+    /// Translates the next provider bytes; returns what the client gets now.
+    fn feed(&mut self, bytes: &[u8]) -> Bytes {
+        if let Err(err) = self.decoder.feed(bytes, &mut self.events) {
+            self.events.push(StreamEvent::Error(err.to_api_error()));
+        }
+        self.drain()
+    }
+
+    /// The provider ended its stream; a stream cut short ends with an error event.
+    fn finish(&mut self) -> Bytes {
+        if let Err(err) = self.decoder.finish(&mut self.events) {
+            self.events.push(StreamEvent::Error(err.to_api_error()));
+        }
+        self.drain()
+    }
+
+    fn fail(&mut self, error: ApiError) -> Bytes {
+        self.events.push(StreamEvent::Error(error));
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Bytes {
+        for event in self.events.drain(..) {
+            if self.ended_with_error {
+                break;
+            }
+            match &event {
+                StreamEvent::Usage(usage) => self.usage.merge(usage),
+                StreamEvent::Error(_) => self.ended_with_error = true,
+                _ => {}
+            }
+            self.encoder.encode(&event, &mut self.out);
+        }
+        self.out.split().freeze()
+    }
+}
+
 pub(crate) struct ProxiedBody {
     inner: Incoming,
     deadline: Pin<Box<Sleep>>,
-    /// The response is a server-sent-event stream.
+    shape: Shape,
+    /// The response is a stream (an error can be sent as a last event).
     sse: bool,
     done: bool,
     /// The last byte forwarded ended an SSE event (`\n\n`), or nothing was sent yet.
@@ -47,12 +124,17 @@ impl ProxiedBody {
     pub(crate) fn new(
         inner: Incoming,
         deadline: Instant,
-        sse: bool,
+        shape: Shape,
         completion: Completion,
     ) -> Self {
+        let sse = match &shape {
+            Shape::Raw { sse, .. } => *sse,
+            Shape::Translated(_) => true,
+        };
         Self {
             inner,
             deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
+            shape,
             sse,
             done: false,
             at_event_boundary: true,
@@ -86,19 +168,103 @@ impl ProxiedBody {
         error: ApiError,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.record(Some(reason));
+        self.done = true;
+        let dialect = match &mut self.shape {
+            Shape::Translated(translator) => {
+                return Poll::Ready(Some(Ok(Frame::data(translator.fail(error)))));
+            }
+            Shape::Raw { dialect, .. } => *dialect,
+        };
         if self.sse {
             let mut event = Vec::with_capacity(256);
             if !self.at_event_boundary {
                 event.extend_from_slice(b"\n\n");
             }
-            event.extend_from_slice(b"data: ");
-            event.extend_from_slice(&error.to_openai_json());
+            match dialect {
+                Dialect::Anthropic => {
+                    event.extend_from_slice(b"event: error\ndata: ");
+                    event.extend_from_slice(&error.to_anthropic_json());
+                }
+                _ => {
+                    event.extend_from_slice(b"data: ");
+                    event.extend_from_slice(&error.to_openai_json());
+                }
+            }
             event.extend_from_slice(b"\n\n");
-            self.done = true;
             Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
         } else {
             self.done = true;
             Poll::Ready(Some(Err(Box::new(error))))
+        }
+    }
+}
+
+impl ProxiedBody {
+    fn first_byte_out(&mut self) {
+        if !self.first_byte_seen {
+            self.first_byte_seen = true;
+            if self.sse
+                && let Some(done) = &self.completion
+            {
+                done.series.stream_first_byte(done.started.elapsed());
+            }
+        }
+    }
+
+    fn interrupted(
+        &mut self,
+        err: &hyper::Error,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        tracing::debug!(error = %err, "upstream body failed");
+        self.fail(
+            "stream_interrupted",
+            ApiError::new(
+                ErrorKind::UpstreamUnreachable,
+                "The provider's connection broke before the response was complete.",
+            )
+            .with_code("upstream_stream_interrupted"),
+        )
+    }
+
+    /// Polls the provider until its bytes make something for the client: a provider
+    /// frame may complete no event, or one that the client's dialect does not carry.
+    fn poll_translated(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            let Shape::Translated(translator) = &mut self.shape else {
+                return Poll::Ready(None);
+            };
+            let (out, ended) = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    let mut out = translator.feed(&data);
+                    let ended = self.inner.is_end_stream();
+                    if ended && !translator.ended_with_error {
+                        let mut rest = BytesMut::from(out);
+                        rest.extend_from_slice(&translator.finish());
+                        out = rest.freeze();
+                    }
+                    (out, ended || translator.ended_with_error)
+                }
+                Some(Err(err)) => return self.interrupted(&err),
+                None => (translator.finish(), true),
+            };
+            let failed = translator.ended_with_error;
+            if ended {
+                self.record(failed.then_some("upstream_stream_error"));
+                self.done = true;
+            }
+            if !out.is_empty() {
+                self.first_byte_out();
+                return Poll::Ready(Some(Ok(Frame::data(out))));
+            }
+            if ended {
+                return Poll::Ready(None);
+            }
         }
     }
 }
@@ -124,20 +290,16 @@ impl Body for ProxiedBody {
                 ),
             );
         }
+        if let Shape::Translated(_) = this.shape {
+            return this.poll_translated(cx);
+        }
         match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    if !this.first_byte_seen && !data.is_empty() {
-                        this.first_byte_seen = true;
-                        if this.sse
-                            && let Some(done) = &this.completion
-                        {
-                            done.series.stream_first_byte(done.started.elapsed());
-                        }
-                    }
-                    if !data.is_empty() {
-                        this.at_event_boundary = data.ends_with(b"\n\n");
-                    }
+                if let Some(data) = frame.data_ref()
+                    && !data.is_empty()
+                {
+                    this.first_byte_out();
+                    this.at_event_boundary = data.ends_with(b"\n\n");
                 }
                 // A body of known length is complete with its last frame, and the server
                 // drops it without polling again: record the end now, not as a disconnect.
@@ -146,17 +308,7 @@ impl Body for ProxiedBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Some(Err(err)) => {
-                tracing::debug!(error = %err, "upstream body failed");
-                this.fail(
-                    "stream_interrupted",
-                    ApiError::new(
-                        ErrorKind::UpstreamUnreachable,
-                        "The provider's connection broke before the response was complete.",
-                    )
-                    .with_code("upstream_stream_interrupted"),
-                )
-            }
+            Some(Err(err)) => this.interrupted(&err),
             None => {
                 this.finish();
                 Poll::Ready(None)

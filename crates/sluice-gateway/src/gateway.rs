@@ -12,9 +12,9 @@ use sluice_mock::MockServer;
 use sluice_providers::Upstream;
 use sluice_routing::{ProviderId, Route, Target};
 
-use crate::metrics::{EndpointMetrics, Registry, SeriesPair};
+use crate::endpoint::Endpoint;
+use crate::metrics::{EndpointMetrics, EndpointSeries, Registry};
 use crate::models;
-use sluice_providers::openai::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -42,8 +42,8 @@ pub struct Gateway {
     /// `GET /v1/models`, rendered once.
     pub(crate) models_json: Bytes,
     pub(crate) registry: Registry,
-    chat_metrics: EndpointMetrics,
-    embeddings_metrics: EndpointMetrics,
+    /// Per endpoint, by `Endpoint as usize`.
+    endpoint_metrics: [EndpointMetrics; Endpoint::ALL.len()],
     /// Mock providers started for this gateway; they stop when it is dropped.
     _mocks: Vec<MockServer>,
 }
@@ -51,15 +51,15 @@ pub struct Gateway {
 struct RouteEntry {
     route: Route,
     /// The series of each target, by target index.
-    series: Vec<SeriesPair>,
+    series: Vec<EndpointSeries>,
 }
 
 /// Metric series for requests addressed as `provider/model`: advertised models are
 /// labelled by name, every other name is folded into `provider/*`, so a client cannot
 /// inflate metric cardinality with made-up names.
 struct DirectSeries {
-    advertised: Vec<(String, SeriesPair)>,
-    other: SeriesPair,
+    advertised: Vec<(String, EndpointSeries)>,
+    other: EndpointSeries,
 }
 
 /// Where a requested model goes, and the series it is counted under.
@@ -70,7 +70,7 @@ pub struct ResolvedModel<'g, 'm> {
     pub provider_header: &'g HeaderValue,
     /// The model name sent upstream: the route target's, or borrowed from the request.
     pub model: &'m str,
-    pub(crate) series: &'g SeriesPair,
+    pub(crate) series: &'g EndpointSeries,
 }
 
 impl Gateway {
@@ -82,7 +82,8 @@ impl Gateway {
         let mut mocks = Vec::new();
         for (name, provider) in &config.providers {
             let mut base_url = None;
-            if provider.kind.value == ProviderKind::Mock {
+            let kind = provider.kind.value;
+            if kind == ProviderKind::Mock || provider.mock.is_some() {
                 let settings = provider.mock.clone().unwrap_or_default();
                 let mock = MockServer::start(settings, SocketAddr::from(([127, 0, 0, 1], 0)))
                     .await
@@ -90,7 +91,8 @@ impl Gateway {
                         provider: name.clone(),
                         source,
                     })?;
-                base_url = Some(mock.base_url());
+                // The mock serves every dialect at its root; each kind's paths go below.
+                base_url = Some(format!("http://{}{}", mock.addr(), kind.mock_base_path()));
                 mocks.push(mock);
             }
             let upstream =
@@ -137,7 +139,7 @@ impl Gateway {
             }
             let series = targets
                 .iter()
-                .map(|(target, _)| SeriesPair::new(name, &providers[target.provider].name))
+                .map(|(target, _)| EndpointSeries::new(name, &providers[target.provider].name))
                 .collect();
             let built =
                 Route::new(name, route.strategy, targets).map_err(|err| GatewayError::Route {
@@ -160,10 +162,10 @@ impl Gateway {
                     .iter()
                     .map(|model| {
                         let label = format!("{}/{model}", upstream.name);
-                        (model.clone(), SeriesPair::new(&label, &upstream.name))
+                        (model.clone(), EndpointSeries::new(&label, &upstream.name))
                     })
                     .collect(),
-                other: SeriesPair::new(&format!("{}/*", upstream.name), &upstream.name),
+                other: EndpointSeries::new(&format!("{}/*", upstream.name), &upstream.name),
             })
             .collect();
 
@@ -177,8 +179,7 @@ impl Gateway {
             max_body_bytes: config.server.max_body_bytes,
             models_json,
             registry,
-            chat_metrics: EndpointMetrics::new(Endpoint::ChatCompletions),
-            embeddings_metrics: EndpointMetrics::new(Endpoint::Embeddings),
+            endpoint_metrics: Endpoint::ALL.map(EndpointMetrics::new),
             _mocks: mocks,
         }))
     }
@@ -217,10 +218,7 @@ impl Gateway {
     }
 
     pub(crate) fn endpoint_metrics(&self, endpoint: Endpoint) -> &EndpointMetrics {
-        match endpoint {
-            Endpoint::ChatCompletions => &self.chat_metrics,
-            Endpoint::Embeddings => &self.embeddings_metrics,
-        }
+        &self.endpoint_metrics[endpoint as usize]
     }
 
     pub fn providers(&self) -> &[Upstream] {

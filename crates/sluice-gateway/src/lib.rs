@@ -1,10 +1,12 @@
-//! Sluice's HTTP ingress: the OpenAI dialect in front of the configured providers.
+//! Sluice's HTTP ingress: the OpenAI and Anthropic dialects in front of the configured
+//! providers.
 //!
 //! A request flows `server` (axum router) → `proxy` (read body, resolve the model,
 //! forward) → `body` (stream the upstream answer back, chunk for chunk) with `metrics`
 //! recorded along the way. `gateway` holds the immutable state built from the config.
 
 mod body;
+mod endpoint;
 mod gateway;
 mod metrics;
 mod models;
@@ -12,6 +14,7 @@ mod proxy;
 mod response;
 mod server;
 
+pub use endpoint::Endpoint;
 pub use gateway::{Gateway, GatewayError, ResolvedModel};
 pub use server::{router, serve};
 
@@ -21,4 +24,6 @@ pub mod headers {
     pub const MODEL: &str = "x-sluice-model";
     pub const ATTEMPTS: &str = "x-sluice-attempts";
     pub const OVERHEAD_US: &str = "x-sluice-overhead-us";
+    /// Parameters a documented rule dropped on a translated path.
+    pub const DROPPED_PARAMS: &str = "x-sluice-dropped-params";
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, SharedString, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sluice_providers::openai::Endpoint;
+use crate::endpoint::Endpoint;
 
 /// Seconds, from 10 µs (gateway overhead) to 10 minutes (long generations).
 const BUCKETS: &[f64] = &[
@@ -204,24 +204,15 @@ impl Series {
     }
 }
 
-/// The two endpoints' series for one (route label, provider).
-pub(crate) struct SeriesPair {
-    chat: Arc<Series>,
-    embeddings: Arc<Series>,
-}
+/// Every endpoint's series for one (route label, provider).
+pub(crate) struct EndpointSeries([Arc<Series>; Endpoint::ALL.len()]);
 
-impl SeriesPair {
+impl EndpointSeries {
     pub(crate) fn new(route: &str, provider: &str) -> Self {
-        Self {
-            chat: Arc::new(Series::new(Endpoint::ChatCompletions, route, provider)),
-            embeddings: Arc::new(Series::new(Endpoint::Embeddings, route, provider)),
-        }
+        Self(Endpoint::ALL.map(|endpoint| Arc::new(Series::new(endpoint, route, provider))))
     }
 
     pub(crate) fn get(&self, endpoint: Endpoint) -> &Arc<Series> {
-        match endpoint {
-            Endpoint::ChatCompletions => &self.chat,
-            Endpoint::Embeddings => &self.embeddings,
-        }
+        &self.0[endpoint as usize]
     }
 }

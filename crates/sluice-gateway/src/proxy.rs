@@ -1,6 +1,8 @@
-//! The pass-through path: an OpenAI-dialect request to an OpenAI-dialect provider.
-//! The body goes upstream with only the model name replaced, and the answer streams
-//! back frame by frame; neither is re-serialised.
+//! The request path: read the body, resolve the model, then either pass the request
+//! through (the provider speaks the client's dialect: the body goes upstream with only
+//! the model replaced, and the answer streams back untouched) or translate it (decode to
+//! the canonical form, encode in the provider's dialect, and the answer back, event by
+//! event as it arrives).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,13 +11,18 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use metrics::Histogram;
 use sluice_core::{ApiError, ErrorKind};
-use sluice_providers::openai::{Endpoint, peek};
+use sluice_providers::openai::{PeekedRequest, peek};
+use sluice_providers::upstream::FORWARDED_HEADERS;
+use sluice_providers::{Dialect, Operation, Upstream, UpstreamError, codec};
 
-use crate::body::{Completion, ProxiedBody};
+use crate::body::{Completion, ProxiedBody, Shape, Translator};
+use crate::endpoint::Endpoint;
 use crate::gateway::Gateway;
 use crate::headers;
 use crate::metrics::{InFlight, Series};
@@ -25,36 +32,179 @@ pub(crate) async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
     request: Request,
 ) -> Response {
-    proxy(&gateway, Endpoint::ChatCompletions, request).await
+    handle(&gateway, Endpoint::ChatCompletions, request).await
 }
 
 pub(crate) async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    proxy(&gateway, Endpoint::Embeddings, request).await
+    handle(&gateway, Endpoint::Embeddings, request).await
 }
 
-/// A failure before any upstream response, with what is known for metrics and headers.
+pub(crate) async fn messages(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    handle(&gateway, Endpoint::Messages, request).await
+}
+
+pub(crate) async fn count_tokens(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+) -> Response {
+    handle(&gateway, Endpoint::CountTokens, request).await
+}
+
+/// Client headers an Anthropic-dialect provider also gets when the client speaks
+/// Anthropic: the API version (any value, even one Sluice has not seen) and betas.
+const ANTHROPIC_FORWARDED: [HeaderName; 4] = [
+    http::header::ACCEPT,
+    http::header::USER_AGENT,
+    HeaderName::from_static("anthropic-version"),
+    HeaderName::from_static("anthropic-beta"),
+];
+
+/// Provider error bodies are read whole to be translated; they are small.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+/// A whole (non-streamed) answer read to be translated.
+const MAX_ANSWER_BODY: usize = 64 * 1024 * 1024;
+
+/// A failure before any answer reached the client, with what is known for metrics
+/// and headers.
 struct Refusal<'a> {
     series: &'a Series,
     error: ApiError,
     reason: &'static str,
     served_by: Option<ServedBy>,
+    /// The provider's `Retry-After`, passed on with a translated rate-limit error.
+    retry_after: Option<HeaderValue>,
 }
 
-async fn proxy(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
+impl<'a> Refusal<'a> {
+    fn new(series: &'a Series, error: ApiError, reason: &'static str) -> Self {
+        Self {
+            series,
+            error,
+            reason,
+            served_by: None,
+            retry_after: None,
+        }
+    }
+}
+
+async fn handle(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
     let in_flight = InFlight::enter(&gateway.endpoint_metrics(endpoint).in_flight);
     match forward(gateway, endpoint, request, started, in_flight).await {
         Ok(response) => response,
         Err(refusal) => {
-            let status = refusal.error.status().as_u16();
+            let response = ErrorResponse::new(refusal.error, endpoint.dialect());
+            let status = response.status().as_u16();
             refusal
                 .series
                 .finished(status, started.elapsed(), Some(refusal.reason));
-            let mut response = ErrorResponse(refusal.error).into_response();
+            let mut response = response.into_response();
+            let headers = response.headers_mut();
             if let Some(served_by) = refusal.served_by {
-                served_by.apply(response.headers_mut());
+                served_by.apply(headers);
+            }
+            if let Some(retry_after) = refusal.retry_after {
+                headers.insert(RETRY_AFTER, retry_after);
             }
             response
+        }
+    }
+}
+
+/// One request on its way: what both paths need.
+struct Exchange<'g> {
+    endpoint: Endpoint,
+    upstream: &'g Upstream,
+    series: &'g Arc<Series>,
+    served_by: ServedBy,
+    client_headers: HeaderMap,
+    started: Instant,
+    overhead: &'g Histogram,
+}
+
+impl<'g> Exchange<'g> {
+    fn refuse(&self, error: ApiError, reason: &'static str) -> Refusal<'g> {
+        Refusal {
+            series: self.series,
+            error,
+            reason,
+            served_by: Some(self.served_by.clone()),
+            retry_after: None,
+        }
+    }
+
+    fn upstream_failed(&self, err: UpstreamError) -> Refusal<'g> {
+        tracing::debug!(provider = %self.upstream.name, error = %err, "upstream request failed");
+        let reason = match err {
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::Unreachable { .. } => "unreachable",
+            UpstreamError::Auth { .. } => "upstream_auth",
+            UpstreamError::Unsupported { .. } => "unsupported",
+        };
+        self.refuse(err.to_api_error(), reason)
+    }
+
+    fn deadline(&self) -> Instant {
+        self.started + self.upstream.timeouts().total.get()
+    }
+
+    /// Sends the body and waits for the response head; records the upstream timing.
+    /// Returns the head, the body and the time spent in the gateway before sending.
+    async fn send(
+        &self,
+        operation: Operation,
+        model: &str,
+        body: Bytes,
+        forwarded: &[HeaderName],
+    ) -> Result<(http::response::Parts, Incoming, Duration), Refusal<'g>> {
+        let uri = self
+            .upstream
+            .uri(operation, model)
+            .map_err(|err| self.upstream_failed(err))?;
+        let sent = Instant::now();
+        let before_upstream = sent - self.started;
+        let response = self
+            .upstream
+            .post(uri, body, &self.client_headers, forwarded)
+            .await
+            .map_err(|err| self.upstream_failed(err))?;
+        self.series
+            .upstream_answered(response.status().as_u16(), sent.elapsed());
+        let (parts, body) = response.into_parts();
+        Ok((parts, body, before_upstream))
+    }
+
+    /// A provider's error answer, decoded and re-encoded in the client's dialect with
+    /// the equivalent status; `Retry-After` is kept.
+    async fn translated_error(
+        &self,
+        parts: &http::response::Parts,
+        body: Incoming,
+    ) -> Refusal<'g> {
+        let bytes = read_upstream(body, MAX_ERROR_BODY, self.deadline())
+            .await
+            .unwrap_or_default();
+        let error = codec::decode_error(self.upstream.dialect, parts.status, &parts.headers, &bytes);
+        let mut refusal = self.refuse(error, "upstream_status");
+        refusal.retry_after = parts.headers.get(RETRY_AFTER).cloned();
+        refusal
+    }
+
+    /// Finishes a response: the `x-sluice-*` headers and the overhead.
+    fn respond(self, mut response: Response, overhead: Duration) -> Response {
+        let headers = response.headers_mut();
+        self.served_by.apply(headers);
+        headers.insert(headers::OVERHEAD_US, overhead_header(overhead));
+        self.overhead.record(overhead);
+        response
+    }
+
+    fn completion(&self, status: StatusCode, in_flight: InFlight) -> Completion {
+        Completion {
+            series: Arc::clone(self.series),
+            _in_flight: in_flight,
+            status: status.as_u16(),
+            started: self.started,
         }
     }
 }
@@ -68,86 +218,277 @@ async fn forward<'g>(
 ) -> Result<Response, Refusal<'g>> {
     let endpoint_metrics = gateway.endpoint_metrics(endpoint);
     let unrouted = &*endpoint_metrics.unrouted;
-    let refuse = |series: &'g Series, error: ApiError, reason: &'static str| Refusal {
-        series,
-        error,
-        reason,
-        served_by: None,
-    };
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, gateway.max_body_bytes)
         .await
-        .map_err(|error| refuse(unrouted, error, "invalid_request"))?;
-    let peeked =
-        peek(endpoint, &body).map_err(|error| refuse(unrouted, error, "invalid_request"))?;
+        .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
+    let peeked = peek(endpoint.body_kind(), &body)
+        .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let Some(resolved) = gateway.resolve(&peeked.model) else {
-        return Err(refuse(
+        return Err(Refusal::new(
             unrouted,
             ApiError::model_not_found(&peeked.model),
             "model_not_found",
         ));
     };
-    let upstream = resolved.upstream;
-    let series = resolved.series.get(endpoint);
-    let served_by = ServedBy {
-        provider: resolved.provider_header.clone(),
-        model: HeaderValue::from_str(resolved.model).ok(),
+    let model = resolved.model;
+    let exchange = Exchange {
+        endpoint,
+        upstream: resolved.upstream,
+        series: resolved.series.get(endpoint),
+        served_by: ServedBy {
+            provider: resolved.provider_header.clone(),
+            model: HeaderValue::from_str(model).ok(),
+        },
+        client_headers: parts.headers,
+        started,
+        overhead: &endpoint_metrics.overhead,
     };
-    let upstream_body = peeked.with_model(&body, resolved.model);
-
-    let sent = Instant::now();
-    let before_upstream = sent - started;
-    let answer = upstream
-        .post_json(endpoint, upstream_body, &parts.headers)
-        .await;
-    let answered = Instant::now();
-    let response = match answer {
-        Ok(response) => response,
-        Err(err) => {
-            tracing::debug!(provider = %upstream.name, error = %err, "upstream request failed");
-            let reason = match err {
-                sluice_providers::UpstreamError::Timeout { .. } => "timeout",
-                sluice_providers::UpstreamError::Unreachable { .. } => "unreachable",
-            };
-            return Err(Refusal {
-                series,
-                error: err.to_api_error(),
-                reason,
-                served_by: Some(served_by),
-            });
+    if exchange.upstream.dialect == endpoint.dialect() {
+        return pass_through(exchange, in_flight, &peeked, &body, model).await;
+    }
+    match endpoint {
+        Endpoint::ChatCompletions | Endpoint::Messages => {
+            translate_chat(exchange, in_flight, &body, model).await
         }
-    };
-    let status = response.status();
-    series.upstream_answered(status.as_u16(), answered - sent);
+        Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
+        Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
+    }
+}
 
-    let (upstream_parts, upstream_body) = response.into_parts();
-    let sse = upstream_parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"));
-    let deadline = started + upstream.timeouts().total.get();
+/// Same dialect on both sides: the body goes up with the model replaced, the answer
+/// comes back frame by frame, neither re-serialised.
+async fn pass_through<'g>(
+    exchange: Exchange<'g>,
+    in_flight: InFlight,
+    peeked: &PeekedRequest<'_>,
+    body: &Bytes,
+    model: &str,
+) -> Result<Response, Refusal<'g>> {
+    let dialect = exchange.endpoint.dialect();
+    let forwarded: &[HeaderName] = match dialect {
+        Dialect::Anthropic => &ANTHROPIC_FORWARDED,
+        _ => &FORWARDED_HEADERS,
+    };
+    let (upstream_parts, upstream_body, before_upstream) = exchange
+        .send(
+            exchange.endpoint.operation(peeked.stream),
+            model,
+            peeked.with_model(body, model),
+            forwarded,
+        )
+        .await?;
+    let answered = Instant::now();
+    let status = upstream_parts.status;
+    let sse = is_event_stream(&upstream_parts.headers);
     let body = ProxiedBody::new(
         upstream_body,
-        deadline,
-        sse,
-        Completion {
-            series: Arc::clone(series),
-            _in_flight: in_flight,
-            status: status.as_u16(),
-            started,
-        },
+        exchange.deadline(),
+        Shape::Raw { sse, dialect },
+        exchange.completion(status, in_flight),
     );
-
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    copy_response_headers(&upstream_parts.headers, headers);
-    served_by.apply(headers);
+    copy_response_headers(&upstream_parts.headers, response.headers_mut());
     let overhead = before_upstream + answered.elapsed();
-    headers.insert(headers::OVERHEAD_US, overhead_header(overhead));
-    endpoint_metrics.overhead.record(overhead);
-    Ok(response)
+    Ok(exchange.respond(response, overhead))
+}
+
+/// A chat in one dialect served by a provider of another.
+async fn translate_chat<'g>(
+    exchange: Exchange<'g>,
+    in_flight: InFlight,
+    body: &Bytes,
+    model: &str,
+) -> Result<Response, Refusal<'g>> {
+    let client = exchange.endpoint.dialect();
+    let provider = exchange.upstream.dialect;
+    let request = codec::decode_request(client, body)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
+    let stream = request.stream;
+    let encoded = codec::encode_request(exchange.upstream.kind, &request, model)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
+    let dropped = dropped_header(&encoded.dropped);
+    let (parts, upstream_body, before_upstream) = exchange
+        .send(
+            Operation::Chat { stream },
+            model,
+            Bytes::from(encoded.body),
+            &FORWARDED_HEADERS,
+        )
+        .await?;
+    if !parts.status.is_success() {
+        return Err(exchange.translated_error(&parts, upstream_body).await);
+    }
+    let answered = Instant::now();
+    let mut response = if stream {
+        let translator = Translator::new(
+            codec::stream_decoder(provider),
+            codec::stream_encoder(client, stream_wants_usage(client, body)),
+        );
+        let body = ProxiedBody::new(
+            upstream_body,
+            exchange.deadline(),
+            Shape::Translated(Box::new(translator)),
+            exchange.completion(StatusCode::OK, in_flight),
+        );
+        let mut response = Response::new(Body::new(body));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    } else {
+        let bytes = read_upstream(upstream_body, MAX_ANSWER_BODY, exchange.deadline())
+            .await
+            .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
+        let translating = Instant::now();
+        let answer = codec::decode_response(provider, &bytes)
+            .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
+        let json = codec::encode_response(client, &answer);
+        let mut response = json_response(json);
+        exchange
+            .series
+            .finished(200, exchange.started.elapsed(), None);
+        drop(in_flight);
+        // Reading the provider's body is upstream time; translating it is not.
+        let translate_time = translating.elapsed();
+        let overhead = before_upstream + translate_time;
+        if let Some(dropped) = dropped {
+            response.headers_mut().insert(headers::DROPPED_PARAMS, dropped);
+        }
+        return Ok(exchange.respond(response, overhead));
+    };
+    if let Some(dropped) = dropped {
+        response.headers_mut().insert(headers::DROPPED_PARAMS, dropped);
+    }
+    let overhead = before_upstream + answered.elapsed();
+    Ok(exchange.respond(response, overhead))
+}
+
+/// Embeddings for an OpenAI client from a provider with its own embeddings format.
+async fn translate_embeddings<'g>(
+    exchange: Exchange<'g>,
+    body: &Bytes,
+    model: &str,
+) -> Result<Response, Refusal<'g>> {
+    let request = codec::decode_embeddings_request(body)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
+    let encoded = codec::encode_embeddings_request(exchange.upstream.kind, &request, model)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
+    let (parts, upstream_body, before_upstream) = exchange
+        .send(Operation::Embeddings, model, Bytes::from(encoded), &FORWARDED_HEADERS)
+        .await?;
+    if !parts.status.is_success() {
+        return Err(exchange.translated_error(&parts, upstream_body).await);
+    }
+    let bytes = read_upstream(upstream_body, MAX_ANSWER_BODY, exchange.deadline())
+        .await
+        .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
+    let translating = Instant::now();
+    let mut answer = codec::decode_embeddings_response(exchange.upstream.kind, model, &bytes)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
+    if answer.model.is_empty() {
+        answer.model = model.to_string();
+    }
+    let json = codec::encode_embeddings_response(&answer, request.encoding_format.as_deref());
+    exchange
+        .series
+        .finished(200, exchange.started.elapsed(), None);
+    let overhead = before_upstream + translating.elapsed();
+    Ok(exchange.respond(json_response(json), overhead))
+}
+
+/// `POST /v1/messages/count_tokens` for a provider that counts tokens its own way.
+async fn translate_count_tokens<'g>(
+    exchange: Exchange<'g>,
+    body: &Bytes,
+    model: &str,
+) -> Result<Response, Refusal<'g>> {
+    let provider = exchange.upstream.dialect;
+    let request = codec::decode_request(Dialect::Anthropic, body)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
+    let encoded = codec::encode_count_tokens_request(provider, &request, model)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
+    let (parts, upstream_body, before_upstream) = exchange
+        .send(Operation::CountTokens, model, Bytes::from(encoded), &FORWARDED_HEADERS)
+        .await?;
+    if !parts.status.is_success() {
+        return Err(exchange.translated_error(&parts, upstream_body).await);
+    }
+    let bytes = read_upstream(upstream_body, MAX_ERROR_BODY, exchange.deadline())
+        .await
+        .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
+    let tokens = codec::decode_count_tokens_response(provider, &bytes)
+        .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
+    exchange
+        .series
+        .finished(200, exchange.started.elapsed(), None);
+    Ok(exchange.respond(json_response(codec::encode_count_tokens_response(tokens)), before_upstream))
+}
+
+/// Whether an OpenAI client asked for usage in its stream (`stream_options`); an
+/// Anthropic client always gets it.
+fn stream_wants_usage(client: Dialect, body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Options {
+        #[serde(default)]
+        include_usage: bool,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        stream_options: Option<Options>,
+    }
+    match client {
+        Dialect::OpenAi => serde_json::from_slice::<Head>(body)
+            .ok()
+            .and_then(|head| head.stream_options)
+            .is_some_and(|options| options.include_usage),
+        _ => true,
+    }
+}
+
+fn json_response(json: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(json));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `x-sluice-dropped-params: seed, top_k`, when a documented rule dropped parameters.
+fn dropped_header(dropped: &[String]) -> Option<HeaderValue> {
+    if dropped.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&dropped.join(", ")).ok()
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"))
+}
+
+/// Reads a provider's whole body, at most `limit` bytes, before `deadline`.
+async fn read_upstream(body: Incoming, limit: usize, deadline: Instant) -> Result<Bytes, ApiError> {
+    let read = Limited::new(body, limit).collect();
+    match tokio::time::timeout_at(deadline.into(), read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if is_length_limit(err.as_ref()) => Err(ApiError::new(
+            ErrorKind::UpstreamInvalid,
+            format!("The provider's answer is larger than this gateway translates ({limit} bytes)."),
+        )),
+        Ok(Err(_)) => Err(ApiError::new(
+            ErrorKind::UpstreamUnreachable,
+            "The provider's connection broke before the response was complete.",
+        )
+        .with_code("upstream_stream_interrupted")),
+        Err(_) => Err(ApiError::new(
+            ErrorKind::UpstreamTimeout,
+            "The provider did not finish the response within the gateway's total timeout.",
+        )),
+    }
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes with 413.

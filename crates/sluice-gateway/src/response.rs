@@ -1,21 +1,48 @@
-//! Building responses: the gateway's own errors in the OpenAI envelope, and the
+//! Building responses: the gateway's own errors in the client's dialect, and the
 //! `x-sluice-*` headers.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue};
+use http::StatusCode;
 use sluice_core::ApiError;
+use sluice_providers::Dialect;
 
 use crate::headers;
 
-/// A gateway error as an HTTP response in the OpenAI dialect.
-pub(crate) struct ErrorResponse(pub ApiError);
+/// A gateway error as an HTTP response in the client's dialect.
+pub(crate) struct ErrorResponse {
+    pub error: ApiError,
+    pub dialect: Dialect,
+}
+
+impl ErrorResponse {
+    pub(crate) fn new(error: ApiError, dialect: Dialect) -> Self {
+        Self { error, dialect }
+    }
+
+    pub(crate) fn openai(error: ApiError) -> Self {
+        Self::new(error, Dialect::OpenAi)
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        match self.dialect {
+            Dialect::Anthropic => self.error.anthropic_status(),
+            _ => self.error.status(),
+        }
+    }
+}
 
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.0.to_openai_json()));
-        *response.status_mut() = self.0.status();
+        let status = self.status();
+        let body = match self.dialect {
+            Dialect::Anthropic => self.error.to_anthropic_json(),
+            _ => self.error.to_openai_json(),
+        };
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -23,14 +50,9 @@ impl IntoResponse for ErrorResponse {
     }
 }
 
-impl From<ApiError> for ErrorResponse {
-    fn from(err: ApiError) -> Self {
-        Self(err)
-    }
-}
-
 /// The `x-sluice-*` headers that say who served a request; set on answers and on
 /// upstream failures alike.
+#[derive(Clone)]
 pub(crate) struct ServedBy {
     pub provider: HeaderValue,
     /// The model sent upstream; `None` if it cannot be a header value (a client-chosen

@@ -20,10 +20,17 @@ use crate::response::ErrorResponse;
 
 /// The gateway's routes over its state.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
+    // The API routes also answer under `/anthropic`, for tools configured with
+    // `ANTHROPIC_BASE_URL=http://host:port/anthropic`.
+    let api = Router::new()
         .route("/v1/chat/completions", post(proxy::chat_completions))
         .route("/v1/embeddings", post(proxy::embeddings))
-        .route("/v1/models", get(models))
+        .route("/v1/messages", post(proxy::messages))
+        .route("/v1/messages/count_tokens", post(proxy::count_tokens))
+        .route("/v1/models", get(models));
+    Router::new()
+        .merge(api.clone())
+        .nest("/anthropic", api)
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -103,14 +110,14 @@ async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
 }
 
 async fn not_found() -> ErrorResponse {
-    ErrorResponse(ApiError::new(
+    ErrorResponse::openai(ApiError::new(
         ErrorKind::NotFound,
         "This path is not served by the gateway (try /v1/chat/completions, /v1/embeddings or /v1/models).",
     ))
 }
 
 async fn method_not_allowed() -> ErrorResponse {
-    ErrorResponse(ApiError::new(
+    ErrorResponse::openai(ApiError::new(
         ErrorKind::MethodNotAllowed,
         "This method is not allowed on this path.",
     ))

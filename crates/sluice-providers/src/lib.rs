@@ -7,13 +7,15 @@
 //! re-serialising them, for the pass-through path.
 
 pub mod anthropic;
+pub mod codec;
 pub mod bedrock;
 pub mod cohere;
 pub mod dialect;
 pub mod gemini;
 pub mod openai;
 pub mod sse;
+mod token;
 pub mod upstream;
 
-pub use dialect::{Encoded, StreamDecoder, StreamEncoder, TranslateError};
+pub use dialect::{Dialect, Encoded, Operation, StreamDecoder, StreamEncoder, TranslateError};
 pub use upstream::{Upstream, UpstreamError};

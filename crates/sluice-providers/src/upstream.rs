@@ -18,28 +18,33 @@ use rustls::pki_types::pem::PemObject;
 use sluice_core::config::{ProviderConfig, ProviderKind, TimeoutConfig};
 use sluice_core::weighted::WeightedChoice;
 
-use crate::openai::Endpoint;
+use std::collections::HashMap;
+
+use crate::bedrock::AwsCredentials;
+use crate::dialect::{Dialect, Operation};
+use crate::token::TokenSource;
 use sluice_core::{ApiError, ErrorKind};
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Client headers worth passing on; everything else (the client's own credentials first
-/// of all) stays at the gateway.
-const FORWARDED_HEADERS: [HeaderName; 2] = [ACCEPT, USER_AGENT];
+/// Client headers worth passing on to any provider; everything else (the client's own
+/// credentials first of all) stays at the gateway.
+pub const FORWARDED_HEADERS: [HeaderName; 2] = [ACCEPT, USER_AGENT];
 
 /// A configured provider, ready to send requests.
 pub struct Upstream {
     pub name: Arc<str>,
     pub kind: ProviderKind,
+    pub dialect: Dialect,
     /// Models advertised under `name/model` in `GET /v1/models`.
     pub models: Vec<String>,
     base: BaseUrl,
-    /// The full URL of each OpenAI endpoint, built once (indexed by `Endpoint as usize`).
-    endpoint_uris: [Uri; Endpoint::ALL.len()],
-    /// `Authorization` values, one per key, marked sensitive so they are never logged.
-    keys: Vec<HeaderValue>,
-    key_choice: Option<WeightedChoice>,
+    /// URLs that do not depend on the model, built once.
+    fixed: FixedUris,
+    auth: Auth,
+    /// Headers sent with every request: the config's `headers`, Anthropic's version.
     extra_headers: HeaderMap,
+    placement: Placement,
     timeouts: TimeoutConfig,
     client: HttpClient,
 }
@@ -50,7 +55,6 @@ impl std::fmt::Debug for Upstream {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("base_url", &self.base.display())
-            .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +102,56 @@ impl BaseUrl {
     }
 }
 
+/// The URLs of a dialect whose paths name no model.
+#[derive(Debug, Default)]
+struct FixedUris {
+    chat: Option<Uri>,
+    embeddings: Option<Uri>,
+    count_tokens: Option<Uri>,
+}
+
+/// Where the model goes in the URL, for the dialects that put it there.
+#[derive(Debug)]
+enum Placement {
+    /// The model travels in the body.
+    Body,
+    /// `/openai/deployments/{deployment}/…?api-version=…`.
+    Azure {
+        api_version: String,
+        deployments: HashMap<String, String>,
+    },
+    /// `/v1beta/models/{model}:generateContent`.
+    Gemini,
+    /// `/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:…`.
+    Vertex { prefix: String },
+    /// `/model/{model id}/converse`.
+    Bedrock,
+}
+
+/// How requests prove who is calling.
+enum Auth {
+    None,
+    /// One of several weighted keys, in a header: `Authorization: Bearer …`, `x-api-key`,
+    /// `api-key`, `x-goog-api-key`. Values are marked sensitive so they are never logged.
+    Keys {
+        header: HeaderName,
+        values: Vec<HeaderValue>,
+        choice: WeightedChoice,
+    },
+    /// AWS Signature V4 over the whole request.
+    SigV4 {
+        credentials: AwsCredentials,
+        region: String,
+    },
+    /// A bearer token from an OAuth token endpoint, cached until shortly before it expires.
+    Token(TokenSource),
+}
+
+/// The Anthropic API version sent when the client named none (the translated path).
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The Azure OpenAI GA API version used when the config names none.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
 /// Why a request did not get an HTTP response from the provider.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -108,47 +162,59 @@ pub enum UpstreamError {
         provider: Arc<str>,
         timeout: Duration,
     },
+    #[error("provider `{provider}` cannot serve this: {reason}")]
+    Unsupported {
+        provider: Arc<str>,
+        reason: String,
+    },
+    #[error("provider `{provider}`: could not authenticate: {reason}")]
+    Auth { provider: Arc<str>, reason: String },
 }
 
 impl UpstreamError {
     /// The error the client sees.
     pub fn to_api_error(&self) -> ApiError {
         match self {
-            UpstreamError::Unreachable { .. } => {
+            UpstreamError::Unreachable { .. } | UpstreamError::Auth { .. } => {
                 ApiError::new(ErrorKind::UpstreamUnreachable, self.to_string())
             }
             UpstreamError::Timeout { .. } => {
                 ApiError::new(ErrorKind::UpstreamTimeout, self.to_string())
             }
+            UpstreamError::Unsupported { .. } => ApiError::invalid_request(self.to_string()),
         }
     }
 }
 
 impl Upstream {
-    /// Builds the provider; `base_url` overrides the configured one (the mock's port).
+    /// Builds the provider; `base_url` overrides the configured one (the mock's address).
     pub fn new(
         name: &str,
         config: &ProviderConfig,
         base_url: Option<&str>,
     ) -> Result<Upstream, String> {
         let kind = config.kind.value;
-        let base_url = base_url
-            .or(config.base_url.as_deref())
-            .or((kind == ProviderKind::Openai).then_some("https://api.openai.com/v1"))
-            .ok_or_else(|| format!("provider `{name}` has no base_url"))?;
+        let dialect = Dialect::of(kind);
+        let region = config.region.clone();
+        let computed_base;
+        let base_url = match base_url.or(config.base_url.as_deref()) {
+            Some(url) => url,
+            None => {
+                computed_base = match kind {
+                    ProviderKind::Bedrock => region
+                        .as_ref()
+                        .map(|region| format!("https://bedrock-runtime.{region}.amazonaws.com")),
+                    ProviderKind::Vertex => Some(vertex_base_url(
+                        region.as_deref().unwrap_or(VERTEX_DEFAULT_LOCATION),
+                    )),
+                    _ => kind.default_base_url().map(str::to_string),
+                };
+                computed_base
+                    .as_deref()
+                    .ok_or_else(|| format!("provider `{name}` has no base_url"))?
+            }
+        };
         let base = BaseUrl::parse(base_url)?;
-
-        let configured_keys = config.all_keys();
-        let mut keys = Vec::with_capacity(configured_keys.len());
-        for key in &configured_keys {
-            let mut value =
-                HeaderValue::try_from(format!("Bearer {}", key.key.expose())).map_err(|_| {
-                    format!("provider `{name}`: an API key holds characters HTTP does not allow")
-                })?;
-            value.set_sensitive(true);
-            keys.push(value);
-        }
-        let key_choice = WeightedChoice::new(configured_keys.iter().map(|key| key.weight));
 
         let mut extra_headers = HeaderMap::new();
         for (header, value) in &config.headers {
@@ -160,32 +226,81 @@ impl Upstream {
             value.set_sensitive(true);
             extra_headers.insert(header, value);
         }
-
-        let mut endpoint_uris = Vec::with_capacity(Endpoint::ALL.len());
-        for endpoint in Endpoint::ALL {
-            endpoint_uris.push(
-                base.uri(endpoint.path())
-                    .map_err(|err| format!("provider `{name}`: bad base_url: {err}"))?,
-            );
+        if kind == ProviderKind::Anthropic {
+            let version = config.api_version.as_deref().unwrap_or(ANTHROPIC_VERSION);
+            let value = HeaderValue::from_str(version)
+                .map_err(|_| format!("provider `{name}`: bad api_version `{version}`"))?;
+            extra_headers.insert(ANTHROPIC_VERSION_HEADER, value);
         }
-        let endpoint_uris = endpoint_uris
-            .try_into()
-            .map_err(|_| format!("provider `{name}`: endpoint table"))?;
+
+        let placement = match kind {
+            ProviderKind::Azure => Placement::Azure {
+                api_version: config
+                    .api_version
+                    .clone()
+                    .unwrap_or_else(|| AZURE_API_VERSION.to_string()),
+                deployments: config
+                    .deployments
+                    .iter()
+                    .map(|(model, deployment)| (model.clone(), deployment.clone()))
+                    .collect(),
+            },
+            ProviderKind::Gemini => Placement::Gemini,
+            ProviderKind::Vertex => {
+                let project = vertex_project(name, config)?;
+                let location = region.as_deref().unwrap_or(VERTEX_DEFAULT_LOCATION);
+                Placement::Vertex {
+                    prefix: format!(
+                        "/v1/projects/{project}/locations/{location}/publishers/google/models/"
+                    ),
+                }
+            }
+            ProviderKind::Bedrock => Placement::Bedrock,
+            _ => Placement::Body,
+        };
+
+        let uri = |path: &str| {
+            base.uri(path)
+                .map_err(|err| format!("provider `{name}`: bad base_url: {err}"))
+        };
+        let fixed = match (dialect, &placement) {
+            (Dialect::OpenAi, Placement::Body) => FixedUris {
+                chat: Some(uri("/chat/completions")?),
+                embeddings: Some(uri("/embeddings")?),
+                count_tokens: None,
+            },
+            (Dialect::Anthropic, _) => FixedUris {
+                chat: Some(uri("/v1/messages")?),
+                embeddings: None,
+                count_tokens: Some(uri("/v1/messages/count_tokens")?),
+            },
+            (Dialect::Cohere, _) => FixedUris {
+                chat: Some(uri("/v2/chat")?),
+                embeddings: Some(uri("/v2/embed")?),
+                count_tokens: None,
+            },
+            _ => FixedUris::default(),
+        };
+
+        let timeouts = config.timeouts;
+        let client = build_client(
+            timeouts.connect.get(),
+            tls_config(config.tls.ca_file.as_deref())
+                .map_err(|message| format!("provider `{name}`: {message}"))?,
+        );
+        let auth = build_auth(name, kind, config)?;
         Ok(Upstream {
-            endpoint_uris,
             name: name.into(),
             kind,
+            dialect,
             models: config.models.clone(),
             base,
-            keys,
-            key_choice,
+            fixed,
+            auth,
             extra_headers,
-            timeouts: config.timeouts,
-            client: build_client(
-                config.timeouts.connect.get(),
-                tls_config(config.tls.ca_file.as_deref())
-                    .map_err(|message| format!("provider `{name}`: {message}"))?,
-            ),
+            placement,
+            timeouts,
+            client,
         })
     }
 
@@ -197,37 +312,149 @@ impl Upstream {
         &self.timeouts
     }
 
-    /// POSTs a JSON body to the endpoint's URL and waits for the response headers, at
-    /// most the first-byte timeout. The body streams afterwards.
-    pub async fn post_json(
+    /// The URL serving `operation` for `model`.
+    pub fn uri(&self, operation: Operation, model: &str) -> Result<Uri, UpstreamError> {
+        let fixed = match operation {
+            Operation::Chat { .. } => &self.fixed.chat,
+            Operation::Embeddings => &self.fixed.embeddings,
+            Operation::CountTokens => &self.fixed.count_tokens,
+        };
+        if let Some(uri) = fixed {
+            return Ok(uri.clone());
+        }
+        let path = match &self.placement {
+            Placement::Body => None,
+            Placement::Azure {
+                api_version,
+                deployments,
+            } => {
+                let deployment = deployments.get(model).map_or(model, String::as_str);
+                let action = match operation {
+                    Operation::Chat { .. } => Some("chat/completions"),
+                    Operation::Embeddings => Some("embeddings"),
+                    Operation::CountTokens => None,
+                };
+                action.map(|action| {
+                    format!(
+                        "/openai/deployments/{}/{action}?api-version={api_version}",
+                        encode_path_segment(deployment)
+                    )
+                })
+            }
+            Placement::Gemini | Placement::Vertex { .. } => {
+                let model = model.strip_prefix("models/").unwrap_or(model);
+                let vertex = matches!(self.placement, Placement::Vertex { .. });
+                let action = match operation {
+                    Operation::Chat { stream: false } => ":generateContent",
+                    Operation::Chat { stream: true } => ":streamGenerateContent?alt=sse",
+                    Operation::Embeddings if vertex => ":predict",
+                    Operation::Embeddings => ":batchEmbedContents",
+                    Operation::CountTokens => ":countTokens",
+                };
+                let prefix = match &self.placement {
+                    Placement::Vertex { prefix } => prefix.as_str(),
+                    _ => "/v1beta/models/",
+                };
+                Some(format!("{prefix}{}{action}", encode_path_segment(model)))
+            }
+            Placement::Bedrock => {
+                let action = match operation {
+                    Operation::Chat { stream: false } => Some("converse"),
+                    Operation::Chat { stream: true } => Some("converse-stream"),
+                    Operation::Embeddings => Some("invoke"),
+                    Operation::CountTokens => None,
+                };
+                action.map(|action| format!("/model/{}/{action}", encode_path_segment(model)))
+            }
+        };
+        let unsupported = || UpstreamError::Unsupported {
+            provider: self.name.clone(),
+            reason: match operation {
+                Operation::Embeddings => "it has no embeddings endpoint".to_string(),
+                Operation::CountTokens => "it has no token-counting endpoint".to_string(),
+                Operation::Chat { .. } => "it has no chat endpoint".to_string(),
+            },
+        };
+        let path = path.ok_or_else(unsupported)?;
+        self.base
+            .uri(&path)
+            .map_err(|err| UpstreamError::Unsupported {
+                provider: self.name.clone(),
+                reason: format!("the model name makes no valid URL: {err}"),
+            })
+    }
+
+    /// POSTs a JSON body and waits for the response headers, at most the first-byte
+    /// timeout; the body streams afterwards. `forwarded` names the client headers to
+    /// pass on (never credentials).
+    pub async fn post(
         &self,
-        endpoint: Endpoint,
+        uri: Uri,
         body: Bytes,
         client_headers: &HeaderMap,
+        forwarded: &[HeaderName],
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let uri = self.endpoint_uris[endpoint as usize].clone();
-        let mut request = Request::builder()
+        let request = Request::builder()
             .method(Method::POST)
             .uri(uri)
-            .body(Full::new(body))
+            .body(())
             .map_err(|err| UpstreamError::Unreachable {
                 provider: self.name.clone(),
                 reason: format!("bad upstream request: {err}"),
             })?;
-        let headers = request.headers_mut();
+        let (mut parts, ()) = request.into_parts();
+        let headers = &mut parts.headers;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        for name in &FORWARDED_HEADERS {
+        for name in forwarded {
             if let Some(value) = client_headers.get(name) {
                 headers.insert(name.clone(), value.clone());
             }
         }
-        if let Some(choice) = &self.key_choice {
-            let key = &self.keys[choice.pick(fastrand::u64(..))];
-            headers.insert(AUTHORIZATION, key.clone());
-        }
         for (name, value) in &self.extra_headers {
+            // A client's own `anthropic-version` wins over the provider's default.
+            if name == ANTHROPIC_VERSION_HEADER && headers.contains_key(name) {
+                continue;
+            }
             headers.insert(name.clone(), value.clone());
         }
+        match &self.auth {
+            Auth::None => {}
+            Auth::Keys {
+                header,
+                values,
+                choice,
+            } => {
+                let key = &values[choice.pick(fastrand::u64(..))];
+                headers.insert(header.clone(), key.clone());
+            }
+            Auth::Token(source) => {
+                let token = source
+                    .bearer(&self.client, self.timeouts.first_byte.get())
+                    .await
+                    .map_err(|reason| UpstreamError::Auth {
+                        provider: self.name.clone(),
+                        reason,
+                    })?;
+                parts.headers.insert(AUTHORIZATION, token);
+            }
+            Auth::SigV4 {
+                credentials,
+                region,
+            } => {
+                crate::bedrock::sign_request(
+                    &mut parts,
+                    &body,
+                    credentials,
+                    region,
+                    std::time::SystemTime::now(),
+                )
+                .map_err(|err| UpstreamError::Auth {
+                    provider: self.name.clone(),
+                    reason: err.to_string(),
+                })?;
+            }
+        }
+        let request = Request::from_parts(parts, Full::new(body));
 
         let first_byte = self.timeouts.first_byte.get();
         match tokio::time::timeout(first_byte, self.client.request(request)).await {
@@ -249,6 +476,130 @@ impl Upstream {
             }),
         }
     }
+}
+
+const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+const VERTEX_DEFAULT_LOCATION: &str = "us-central1";
+
+fn vertex_base_url(location: &str) -> String {
+    if location == "global" {
+        "https://aiplatform.googleapis.com".to_string()
+    } else {
+        format!("https://{location}-aiplatform.googleapis.com")
+    }
+}
+
+/// Percent-encodes a model or deployment name for one path segment: Bedrock ids hold
+/// `:` (`anthropic.claude-3-5-sonnet-20240620-v1:0`) and inference-profile ARNs hold `/`.
+fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The Vertex project: the config's, else the service account's own.
+fn vertex_project(name: &str, config: &ProviderConfig) -> Result<String, String> {
+    if let Some(project) = &config.project {
+        return Ok(project.clone());
+    }
+    let account = load_service_account(name, config)?;
+    account.project_id().map(str::to_string).ok_or_else(|| {
+        format!("provider `{name}`: set `project` (the service account names none)")
+    })
+}
+
+fn load_service_account(
+    name: &str,
+    config: &ProviderConfig,
+) -> Result<crate::gemini::vertex_auth::ServiceAccount, String> {
+    let path = config
+        .credentials_file
+        .clone()
+        .or_else(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
+        .ok_or_else(|| {
+            format!(
+                "provider `{name}` of kind vertex needs credentials_file (a service-account key file) or GOOGLE_APPLICATION_CREDENTIALS"
+            )
+        })?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| format!("provider `{name}`: cannot read credentials_file `{path}`: {err}"))?;
+    crate::gemini::vertex_auth::ServiceAccount::from_json(&text)
+        .map_err(|err| format!("provider `{name}`: credentials_file `{path}`: {err}"))
+}
+
+/// The way this kind authenticates, built from the config.
+fn build_auth(name: &str, kind: ProviderKind, config: &ProviderConfig) -> Result<Auth, String> {
+    match kind {
+        ProviderKind::Bedrock => {
+            let credentials = match &config.aws {
+                Some(aws) => AwsCredentials::new(
+                    aws.access_key_id.expose(),
+                    aws.secret_access_key.expose(),
+                    aws.session_token.as_ref().map(|token| token.expose()),
+                ),
+                None => AwsCredentials::from_env().ok_or_else(|| {
+                    format!(
+                        "provider `{name}` of kind bedrock needs `aws` credentials or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    )
+                })?,
+            };
+            let region = config
+                .region
+                .clone()
+                .unwrap_or_else(|| "us-east-1".to_string());
+            return Ok(Auth::SigV4 {
+                credentials,
+                region,
+            });
+        }
+        ProviderKind::Vertex => {
+            let account = load_service_account(name, config)?;
+            return Ok(Auth::Token(TokenSource::service_account(account)?));
+        }
+        ProviderKind::Azure if config.entra.is_some() && config.all_keys().is_empty() => {
+            if let Some(entra) = &config.entra {
+                return Ok(Auth::Token(TokenSource::client_credentials(
+                    entra,
+                    "https://cognitiveservices.azure.com/.default",
+                )?));
+            }
+        }
+        _ => {}
+    }
+    let configured_keys = config.all_keys();
+    let Some(choice) = WeightedChoice::new(configured_keys.iter().map(|key| key.weight)) else {
+        return Ok(Auth::None);
+    };
+    let (header, bearer) = match kind {
+        ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), false),
+        ProviderKind::Azure => (HeaderName::from_static("api-key"), false),
+        ProviderKind::Gemini => (HeaderName::from_static("x-goog-api-key"), false),
+        _ => (AUTHORIZATION, true),
+    };
+    let mut values = Vec::with_capacity(configured_keys.len());
+    for key in &configured_keys {
+        let text = if bearer {
+            format!("Bearer {}", key.key.expose())
+        } else {
+            key.key.expose().to_string()
+        };
+        let mut value = HeaderValue::try_from(text).map_err(|_| {
+            format!("provider `{name}`: an API key holds characters HTTP does not allow")
+        })?;
+        value.set_sensitive(true);
+        values.push(value);
+    }
+    Ok(Auth::Keys {
+        header,
+        values,
+        choice,
+    })
 }
 
 /// rustls with the public web roots, plus the CA certificates of `ca_file` if given.

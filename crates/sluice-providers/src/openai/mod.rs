@@ -2,4 +2,4 @@
 
 mod request;
 
-pub use request::{Endpoint, PeekedRequest, peek};
+pub use request::{BodyKind, PeekedRequest, peek};
