@@ -79,6 +79,17 @@ pub enum MockFault {
     },
     /// Answer 200 with a body that is not valid JSON (for streams: a garbage event).
     MalformedJson { rate: f64 },
+    /// Stream `after_tokens` tokens, then an error inside the stream (Anthropic's
+    /// `event: error`, typed by `status`: 529 is `overloaded_error`) and end it. Dialects
+    /// with no in-stream error event cut the stream there instead; whole responses answer
+    /// with `status` at once.
+    StreamError {
+        rate: f64,
+        #[serde(default = "default_cut_after")]
+        after_tokens: u32,
+        #[serde(default = "default_stream_error_status")]
+        status: u16,
+    },
     /// Accept the request and say nothing for `duration` before answering normally.
     Stall {
         rate: f64,
@@ -89,6 +100,11 @@ pub enum MockFault {
 
 fn default_cut_after() -> u32 {
     2
+}
+
+/// Anthropic's "overloaded", the error its streams report most.
+fn default_stream_error_status() -> u16 {
+    529
 }
 
 fn default_stall() -> ConfigDuration {
@@ -102,6 +118,7 @@ impl MockFault {
             | MockFault::Reset { rate }
             | MockFault::CutStream { rate, .. }
             | MockFault::MalformedJson { rate }
+            | MockFault::StreamError { rate, .. }
             | MockFault::Stall { rate, .. } => *rate,
         }
     }

@@ -17,7 +17,7 @@ use http::HeaderValue;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sluice_core::mock::{MockFault, MockSettings};
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorWriter};
 use crate::faults::{self, BodyFault, FaultApplied};
 use crate::stats::{DisconnectGuard, MockStats, bump};
 use crate::{ReceivedRequest, chat, embeddings, models, tokens};
@@ -35,6 +35,8 @@ pub struct App {
     pub stats: Arc<MockStats>,
     received: Mutex<VecDeque<ReceivedRequest>>,
     fingerprint: String,
+    /// The SigV4 credential scopes Bedrock requests named.
+    pub aws_signing: crate::dialects::bedrock::SigningLog,
 }
 
 /// What the pipeline hands a handler, as a request extension.
@@ -55,6 +57,7 @@ impl App {
             stats: Arc::new(MockStats::default()),
             received: Mutex::new(VecDeque::with_capacity(RECEIVED_CAPACITY)),
             fingerprint,
+            aws_signing: Default::default(),
         }
     }
 
@@ -84,21 +87,44 @@ impl App {
     }
 }
 
-/// The routes, behind the pipeline.
+/// The routes, behind the pipeline: OpenAI's (with the fallbacks), then every other
+/// dialect's, each behind a pipeline that writes that dialect's error envelope.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let openai = Router::new()
         .route("/v1/chat/completions", post(chat_route))
         .route("/v1/embeddings", post(embeddings_route))
         .route("/v1/models", get(models_route))
         .route("/v1/models/{id}", get(model_route))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(app.clone(), pipeline))
+        .method_not_allowed_fallback(method_not_allowed);
+    with_pipeline(openai, &app, ErrorWriter::OPENAI)
+        .merge(crate::dialects::routes(&app))
         .with_state(app)
 }
 
+/// Puts `routes` behind the request pipeline; `errors` words the answers the pipeline
+/// gives itself (injected status faults, unreadable bodies) in the routes' dialect.
+pub fn with_pipeline(
+    routes: Router<Arc<App>>,
+    app: &Arc<App>,
+    errors: ErrorWriter,
+) -> Router<Arc<App>> {
+    let state = PipelineState {
+        app: app.clone(),
+        errors,
+    };
+    routes.layer(middleware::from_fn_with_state(state, pipeline))
+}
+
+/// What the pipeline of one group of routes needs.
+#[derive(Clone, Debug)]
+struct PipelineState {
+    app: Arc<App>,
+    errors: ErrorWriter,
+}
+
 /// The context the pipeline attached (always there; the fallback keeps handlers total).
-fn ctx_of(request: &Request) -> RequestCtx {
+pub fn ctx_of(request: &Request) -> RequestCtx {
     request
         .extensions()
         .get::<RequestCtx>()
@@ -138,7 +164,11 @@ async fn method_not_allowed(request: Request) -> Response {
 ///
 /// `status` and `reset` answer at once (as a rate limiter or a dying proxy would), `stall`
 /// waits before the normal path, and the normal path waits `latency` + jitter.
-async fn pipeline(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+async fn pipeline(
+    State(PipelineState { app, errors }): State<PipelineState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let index = bump(&app.stats.requests);
     // Dropped unfinished if the client leaves while the mock stalls or waits.
     let guard = DisconnectGuard::new(app.stats.clone());
@@ -148,10 +178,10 @@ async fn pipeline(State(app): State<Arc<App>>, request: Request, next: Next) -> 
         Err(err) => {
             guard.finish();
             if err.downcast_ref::<LengthLimitError>().is_some() {
-                return ApiError::payload_too_large(MAX_BODY_BYTES).into_response();
+                return (errors.too_large)(MAX_BODY_BYTES);
             }
             // The client stopped sending mid-body; nobody will read this.
-            return ApiError::invalid_json().into_response();
+            return (errors.unreadable)();
         }
     };
     app.record(ReceivedRequest {
@@ -186,7 +216,7 @@ async fn pipeline(State(app): State<Arc<App>>, request: Request, next: Next) -> 
             ..
         }) => {
             guard.finish();
-            let response = ApiError::for_status(*status, *retry_after).into_response();
+            let response = (errors.status)(*status, *retry_after);
             return with_request_id(response, index);
         }
         Some(MockFault::Reset { .. }) => {
@@ -217,7 +247,11 @@ async fn pipeline(State(app): State<Arc<App>>, request: Request, next: Next) -> 
     if let Some(fault) = body_fault
         && response.extensions().get::<FaultApplied>().is_none()
     {
-        response = faults::apply_to_whole(response, fault).await;
+        response = match fault {
+            // A whole answer has no stream to put the error in: the status it is.
+            BodyFault::StreamError { status, .. } => (errors.status)(status, None),
+            other => faults::apply_to_whole(response, other).await,
+        };
     }
     with_request_id(response, index)
 }

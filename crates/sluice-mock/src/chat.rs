@@ -35,6 +35,54 @@ pub struct ChatRequest {
     pub tool_call: Option<ToolCall>,
 }
 
+/// A prompt counted by the token rule, message by message: what every dialect's parser
+/// feeds, so all dialects charge and echo the same way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PromptTally {
+    pub prompt_tokens: u64,
+    /// Every message text, with its role, for seeding lorem replies from the prompt.
+    pub prompt_text: String,
+    /// The text of the last `user` message.
+    pub last_user_text: String,
+}
+
+impl Default for PromptTally {
+    fn default() -> Self {
+        Self {
+            prompt_tokens: tokens::REPLY_PRIMING_TOKENS,
+            prompt_text: String::new(),
+            last_user_text: String::new(),
+        }
+    }
+}
+
+impl PromptTally {
+    /// Counts one message: its words, the per-message tokens, and `extra_tokens` (the
+    /// words of tool calls it carries). `role` is the dialect's own spelling; "user" is
+    /// what the echo reply listens to.
+    pub fn message(&mut self, role: &str, text: String, extra_tokens: u64) {
+        self.prompt_tokens = self
+            .prompt_tokens
+            .saturating_add(tokens::PER_MESSAGE_TOKENS)
+            .saturating_add(tokens::count(&text))
+            .saturating_add(extra_tokens);
+        self.prompt_text.push_str(role);
+        self.prompt_text.push('\n');
+        self.prompt_text.push_str(&text);
+        self.prompt_text.push('\n');
+        if role == "user" {
+            self.last_user_text = text;
+        }
+    }
+
+    /// Tools are charged the words of their (compact) JSON definition.
+    pub fn tools(&mut self, tools: &Value) {
+        self.prompt_tokens = self
+            .prompt_tokens
+            .saturating_add(tokens::count(&tools.to_string()));
+    }
+}
+
 /// `stream_options`, with OpenAI's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamOptions {
@@ -171,9 +219,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
         None => optional_count(&obj, "max_tokens")?,
     };
 
-    let mut prompt_tokens = tokens::REPLY_PRIMING_TOKENS;
-    let mut prompt_text = String::new();
-    let mut last_user_text = String::new();
+    let mut prompt = PromptTally::default();
     for (i, message) in messages.iter().enumerate() {
         let Some(message) = message.as_object() else {
             return Err(ApiError::invalid_type(
@@ -195,24 +241,12 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
                 ));
             }
         };
-        let text = message_text(message);
-        prompt_tokens = prompt_tokens
-            .saturating_add(tokens::PER_MESSAGE_TOKENS)
-            .saturating_add(tokens::count(&text))
-            .saturating_add(tool_calls_tokens(message));
-        prompt_text.push_str(role);
-        prompt_text.push('\n');
-        prompt_text.push_str(&text);
-        prompt_text.push('\n');
-        if role == "user" {
-            last_user_text = text;
-        }
+        prompt.message(role, message_text(message), tool_calls_tokens(message));
     }
 
     let tool_call = tools::select(obj.get("tools"), obj.get("tool_choice"))?;
     if let Some(tools) = obj.get("tools").filter(|t| !t.is_null()) {
-        // Tools are charged the words of their (compact) JSON definition.
-        prompt_tokens = prompt_tokens.saturating_add(tokens::count(&tools.to_string()));
+        prompt.tools(tools);
     }
 
     Ok(ChatRequest {
@@ -220,9 +254,9 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
         stream,
         stream_options,
         max_tokens,
-        prompt_tokens,
-        last_user_text,
-        prompt_text,
+        prompt_tokens: prompt.prompt_tokens,
+        last_user_text: prompt.last_user_text,
+        prompt_text: prompt.prompt_text,
         tool_call,
     })
 }

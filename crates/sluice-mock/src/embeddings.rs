@@ -188,7 +188,7 @@ fn token_ids(items: &[Value]) -> Option<Vec<u64>> {
 }
 
 /// The words of an input (see the module docs); their count is the input's tokens.
-fn words(input: &Input) -> Vec<String> {
+pub fn words(input: &Input) -> Vec<String> {
     match input {
         Input::Text(text) => text
             .split_whitespace()

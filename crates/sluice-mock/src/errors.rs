@@ -241,6 +241,39 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How a dialect words the errors the request pipeline answers before any handler runs,
+/// so an injected fault or an oversized body gets the envelope that dialect's clients parse.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorWriter {
+    /// An injected `status` fault: the status and the `Retry-After` seconds.
+    pub status: fn(u16, Option<u64>) -> Response,
+    /// A body larger than the mock reads; the limit in bytes.
+    pub too_large: fn(usize) -> Response,
+    /// A body the client stopped sending midway.
+    pub unreadable: fn() -> Response,
+}
+
+impl ErrorWriter {
+    /// OpenAI's `{"error":{"message","type","param","code"}}`.
+    pub const OPENAI: ErrorWriter = ErrorWriter {
+        status: openai_status,
+        too_large: openai_too_large,
+        unreadable: openai_unreadable,
+    };
+}
+
+fn openai_status(status: u16, retry_after: Option<u64>) -> Response {
+    ApiError::for_status(status, retry_after).into_response()
+}
+
+fn openai_too_large(limit: usize) -> Response {
+    ApiError::payload_too_large(limit).into_response()
+}
+
+fn openai_unreadable() -> Response {
+    ApiError::invalid_json().into_response()
+}
+
 /// "a string", "an integer"… as OpenAI words type errors.
 fn describe(value: &Value) -> &'static str {
     match value {

@@ -35,6 +35,9 @@ pub enum BodyFault {
     Cut { after_tokens: u32 },
     /// Answer something that is not JSON.
     Malformed,
+    /// Stop after this many tokens with an in-stream error of `status` (whole responses:
+    /// answer `status` in the dialect's envelope, which the pipeline does).
+    StreamError { after_tokens: u32, status: u16 },
 }
 
 impl BodyFault {
@@ -44,6 +47,14 @@ impl BodyFault {
                 after_tokens: *after_tokens,
             }),
             MockFault::MalformedJson { .. } => Some(Self::Malformed),
+            MockFault::StreamError {
+                after_tokens,
+                status,
+                ..
+            } => Some(Self::StreamError {
+                after_tokens: *after_tokens,
+                status: *status,
+            }),
             _ => None,
         }
     }
@@ -74,6 +85,8 @@ pub async fn apply_to_whole(response: Response, fault: BodyFault) -> Response {
     match fault {
         BodyFault::Malformed => malformed_response(),
         BodyFault::Cut { .. } => cut_in_half(response).await,
+        // Needs the dialect's error envelope: the pipeline answers it before coming here.
+        BodyFault::StreamError { .. } => response,
     }
 }
 

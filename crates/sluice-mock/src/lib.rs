@@ -49,9 +49,22 @@
 //! nothing for its duration, then answers normally; `cut_stream` aborts the body after N
 //! token chunks (whole responses: after half the body); `malformed_json` answers 200 with
 //! a body that is not JSON (streams: a `data: {not json` frame midway).
+//!
+//! # Google and AWS dialects
+//!
+//! The same answers (reply, tool call, usage, latency, faults, stats) are also served as
+//! the Gemini API (`POST /v1beta/models/{model}:{generateContent|streamGenerateContent|
+//! countTokens|embedContent|batchEmbedContents}`, any non-empty API key), Vertex AI (`POST
+//! /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:{generateContent|
+//! streamGenerateContent|countTokens|predict}`, a bearer token from this mock's `POST
+//! /token`, whose JWT's shape is checked but not its signature) and AWS Bedrock (`POST
+//! /model/{id}/{converse|converse-stream|invoke}`, a SigV4-shaped `Authorization` whose
+//! signature is not verified; see [`MockServer::aws_credential_scopes`]). Errors, injected
+//! ones included, come in each dialect's own envelope.
 
 mod app;
 mod chat;
+mod dialects;
 mod embeddings;
 mod errors;
 mod faults;
@@ -73,6 +86,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use dialects::bedrock::AwsCredentialScope;
 pub use sluice_core::mock::{MockFault, MockReply, MockSettings};
 pub use stats::MockStats;
 
@@ -151,6 +165,12 @@ impl MockServer {
     /// The last requests received (at most 256), oldest first.
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.app.received()
+    }
+
+    /// The SigV4 credential scopes of the Bedrock requests received (at most 256), oldest
+    /// first: what a test reads to check the region a client signed for.
+    pub fn aws_credential_scopes(&self) -> Vec<AwsCredentialScope> {
+        self.app.aws_signing.scopes()
     }
 
     /// Stops accepting, lets in-flight requests finish (for at most a few seconds), then

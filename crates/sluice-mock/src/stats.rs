@@ -15,6 +15,7 @@ pub struct MockStats {
     pub(crate) streams_completed: AtomicU64,
     pub(crate) client_disconnects: AtomicU64,
     pub(crate) faults_injected: AtomicU64,
+    pub(crate) oauth_tokens_issued: AtomicU64,
 }
 
 impl MockStats {
@@ -57,6 +58,12 @@ impl MockStats {
     /// Requests that got an injected fault.
     pub fn faults_injected(&self) -> u64 {
         self.faults_injected.load(Ordering::Relaxed)
+    }
+
+    /// Access tokens the OAuth token endpoint (`POST /token`, for Vertex AI) issued: a
+    /// client that caches its token asks once.
+    pub fn oauth_tokens_issued(&self) -> u64 {
+        self.oauth_tokens_issued.load(Ordering::Relaxed)
     }
 }
 

@@ -23,15 +23,18 @@ use crate::faults::{self, BodyFault, Cut, FaultApplied};
 use crate::stats::{DisconnectGuard, MockStats, bump};
 use crate::tokens;
 
-/// One thing the body does next.
+/// One thing the body does next. Every dialect's stream is planned as a list of these.
 #[derive(Debug, PartialEq)]
-enum Step {
+pub enum Step {
     Frame(Bytes),
     Wait(Duration),
     /// The `[DONE]` frame: the stream completed.
     Done(Bytes),
     /// Abort the body (the `cut_stream` fault).
     Cut,
+    /// End the body cleanly but unfinished: after an in-stream error event, neither a
+    /// completed stream nor a disconnect.
+    End,
 }
 
 /// Builds the streaming response for `completion`.
@@ -41,12 +44,15 @@ pub fn respond(
     options: StreamOptions,
     fault: Option<BodyFault>,
 ) -> Response {
+    let steps = plan(completion, options, fault, Timing::of(app));
+    sse_response(app, steps, fault.is_some())
+}
+
+/// A 200 `text/event-stream` response that plays `steps`, counted in the stream stats
+/// (started now, completed at its `Done` step). `fault_applied` tells the pipeline the
+/// steps already carry the request's body fault.
+pub fn sse_response(app: &App, steps: VecDeque<Step>, fault_applied: bool) -> Response {
     bump(&app.stats.streams_started);
-    let timing = Timing {
-        first_token: app.settings.first_token.get(),
-        between_tokens: app.settings.between_tokens.get(),
-    };
-    let steps = plan(completion, options, fault, timing);
     let body = Body::from_stream(body_stream(steps, app.stats.clone()));
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
@@ -56,7 +62,7 @@ pub fn respond(
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if fault.is_some() {
+    if fault_applied {
         response.extensions_mut().insert(FaultApplied);
     }
     response
@@ -89,6 +95,11 @@ fn body_stream(
                     bump(&state.stats.streams_completed);
                     return Some((Ok(frame), state));
                 }
+                Step::End => {
+                    state.guard.finish();
+                    state.steps.clear();
+                    return None;
+                }
                 Step::Cut => {
                     tokio::time::sleep(faults::FLUSH_BEFORE_CUT).await;
                     state.guard.finish();
@@ -100,10 +111,92 @@ fn body_stream(
     })
 }
 
+/// The pacing of a stream's tokens.
 #[derive(Clone, Copy, Debug, Default)]
-struct Timing {
-    first_token: Duration,
-    between_tokens: Duration,
+pub struct Timing {
+    pub first_token: Duration,
+    pub between_tokens: Duration,
+}
+
+impl Timing {
+    pub fn of(app: &App) -> Self {
+        Self {
+            first_token: app.settings.first_token.get(),
+            between_tokens: app.settings.between_tokens.get(),
+        }
+    }
+
+    /// The wait before token `index` (from 0).
+    pub fn before(&self, index: usize) -> Duration {
+        if index == 0 {
+            self.first_token
+        } else {
+            self.between_tokens
+        }
+    }
+}
+
+/// Where a body fault falls in a stream of token frames, so every dialect cuts and
+/// garbles its streams at the same token.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamFault {
+    /// The stream is cut just before this token (`tokens`: after the last one).
+    cut_at: Option<usize>,
+    /// The malformed frame goes just before this token (`tokens`: after the last one).
+    garbage_at: Option<usize>,
+    /// `stream_error`: the token it comes before, and its status.
+    error_at: Option<(usize, u16)>,
+}
+
+impl StreamFault {
+    pub fn new(fault: Option<BodyFault>, tokens: usize) -> Self {
+        let at = |after_tokens: u32| {
+            usize::try_from(after_tokens)
+                .unwrap_or(usize::MAX)
+                .min(tokens)
+        };
+        Self {
+            // A dialect with no in-stream error event cuts where the error would be.
+            cut_at: match fault {
+                Some(
+                    BodyFault::Cut { after_tokens } | BodyFault::StreamError { after_tokens, .. },
+                ) => Some(at(after_tokens)),
+                _ => None,
+            },
+            garbage_at: (fault == Some(BodyFault::Malformed)).then_some(tokens / 2),
+            error_at: match fault {
+                Some(BodyFault::StreamError {
+                    after_tokens,
+                    status,
+                }) => Some((at(after_tokens), status)),
+                _ => None,
+            },
+        }
+    }
+
+    /// The status of the in-stream error due before token `index`, for dialects that have
+    /// an error event: they send it and end with [`Step::End`] instead of the cut
+    /// `before_token` would play.
+    pub fn error_before(&self, index: usize) -> Option<u16> {
+        self.error_at
+            .filter(|(at, _)| *at == index)
+            .map(|(_, status)| status)
+    }
+
+    /// Plays the fault due before token `index` (`tokens` for "after the last token"):
+    /// pushes the malformed frame, or the cut. Returns true when the stream ends here.
+    pub fn before_token(&self, index: usize, steps: &mut VecDeque<Step>) -> bool {
+        if self.cut_at == Some(index) {
+            steps.push_back(Step::Cut);
+            return true;
+        }
+        if self.garbage_at == Some(index) {
+            steps.push_back(Step::Frame(Bytes::from_static(
+                faults::MALFORMED_FRAME.as_bytes(),
+            )));
+        }
+        false
+    }
 }
 
 /// The whole body as a list of steps, faults included.
@@ -161,31 +254,13 @@ fn plan(
     steps.push_back(Step::Frame(chunk(first, None, "")));
 
     let tokens = c.pieces.len();
-    let cut_at = match fault {
-        Some(BodyFault::Cut { after_tokens }) => Some(
-            usize::try_from(after_tokens)
-                .unwrap_or(usize::MAX)
-                .min(tokens),
-        ),
-        _ => None,
-    };
-    let garbage_at = (fault == Some(BodyFault::Malformed)).then_some(tokens / 2);
+    let stream_fault = StreamFault::new(fault, tokens);
 
     for (i, piece) in c.pieces.iter().enumerate() {
-        if cut_at == Some(i) {
-            steps.push_back(Step::Cut);
+        if stream_fault.before_token(i, &mut steps) {
             return steps;
         }
-        if garbage_at == Some(i) {
-            steps.push_back(Step::Frame(Bytes::from_static(
-                faults::MALFORMED_FRAME.as_bytes(),
-            )));
-        }
-        let delay = if i == 0 {
-            timing.first_token
-        } else {
-            timing.between_tokens
-        };
+        let delay = timing.before(i);
         if !delay.is_zero() {
             steps.push_back(Step::Wait(delay));
         }
@@ -209,15 +284,9 @@ fn plan(
         };
         steps.push_back(Step::Frame(chunk(delta, None, piece)));
     }
-    if cut_at == Some(tokens) {
-        steps.push_back(Step::Cut);
+    // A fault due after the last token (or in an empty reply) comes before the finish chunk.
+    if stream_fault.before_token(tokens, &mut steps) {
         return steps;
-    }
-    if garbage_at == Some(tokens) {
-        // No token to put it before (empty reply): it goes before the finish chunk.
-        steps.push_back(Step::Frame(Bytes::from_static(
-            faults::MALFORMED_FRAME.as_bytes(),
-        )));
     }
 
     steps.push_back(Step::Frame(chunk(
@@ -251,7 +320,8 @@ fn obfuscation(text: &str) -> String {
     (0..len).map(|_| rng.alphanumeric()).collect()
 }
 
-fn frame<T: Serialize>(chunk: &T) -> Bytes {
+/// A `data:` SSE frame holding `chunk` as JSON.
+pub fn frame<T: Serialize>(chunk: &T) -> Bytes {
     let json = crate::json::to_vec(chunk);
     let mut out = Vec::with_capacity(json.len() + 8);
     out.extend_from_slice(b"data: ");

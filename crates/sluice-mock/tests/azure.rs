@@ -1,0 +1,257 @@
+//! Azure OpenAI's dialect over real HTTP. Timing assertions are lower bounds only.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use sluice_mock::{MockServer, MockSettings};
+
+const API_VERSION: &str = "2024-10-21";
+
+fn deployment_url(server: &MockServer, deployment: &str, operation: &str) -> String {
+    format!(
+        "http://{}/openai/deployments/{deployment}/{operation}?api-version={API_VERSION}",
+        server.addr()
+    )
+}
+
+fn chat(server: &MockServer) -> String {
+    deployment_url(server, "gpt4o-prod", "chat/completions")
+}
+
+/// An Azure chat body: no `model`, the deployment names it.
+fn ask(text: &str) -> Value {
+    json!({"messages": [{"role": "user", "content": text}]})
+}
+
+fn streaming(mut body: Value) -> Value {
+    body["stream"] = json!(true);
+    body
+}
+
+/// Sends `body` with exactly `headers` (plus a JSON content type).
+async fn post_with(http: &HttpClient, url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(url)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request");
+    let (parts, body) = http.request(request).await.expect("response").into_parts();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.collect().await.expect("body").to_bytes(),
+    }
+}
+
+const API_KEY: &[(&str, &str)] = &[("api-key", "azure-key")];
+
+#[tokio::test]
+async fn whole_chat_names_the_deployment_and_adds_filter_results() {
+    let server = start(MockSettings::default()).await;
+    let reply = post_with(&client(), &chat(&server), API_KEY, &ask("hello azure")).await;
+    assert_eq!(reply.status, 200);
+    let body = reply.json();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "gpt4o-prod");
+    assert_eq!(body["choices"][0]["message"]["content"], "hello azure");
+    assert_eq!(body["usage"]["prompt_tokens"], 8);
+    let safe = json!({"filtered": false, "severity": "safe"});
+    let filters = json!({"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe});
+    assert_eq!(
+        body["prompt_filter_results"],
+        json!([{"prompt_index": 0, "content_filter_results": filters}])
+    );
+    assert_eq!(body["choices"][0]["content_filter_results"], filters);
+    assert_eq!(server.stats().chat_completions(), 1);
+    let received = server.received();
+    assert_eq!(
+        received[0].path,
+        format!("/openai/deployments/gpt4o-prod/chat/completions?api-version={API_VERSION}")
+    );
+    assert_eq!(received[0].header("api-key"), Some("azure-key"));
+}
+
+#[tokio::test]
+async fn a_model_in_the_body_is_overridden_by_the_deployment() {
+    let server = start(MockSettings::default()).await;
+    let mut body = ask("hi");
+    body["model"] = json!("something-else");
+    // Bearer (Entra ID) auth is accepted too.
+    let reply = post_json(&client(), &chat(&server), &body).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["model"], "gpt4o-prod");
+}
+
+#[tokio::test]
+async fn stream_matches_the_whole_answer() {
+    let server = start(MockSettings::default()).await;
+    let http = client();
+    let whole = post_with(&http, &chat(&server), API_KEY, &ask("one two three"))
+        .await
+        .json();
+    let reply = post_with(
+        &http,
+        &chat(&server),
+        API_KEY,
+        &streaming(ask("one two three")),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8(reply.body.to_vec()).unwrap();
+    let chunks = sse_chunks(&text);
+    // role, 3 tokens, finish; then [DONE]
+    assert_eq!(chunks.len(), 5);
+    assert!(chunks.iter().all(|c| c["model"] == "gpt4o-prod"));
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        content,
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+    assert_eq!(chunks[4]["choices"][0]["finish_reason"], "stop");
+    assert!(text.ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test]
+async fn tool_call_arguments_reassemble() {
+    let server = start(MockSettings::default()).await;
+    let mut body = streaming(ask("weather?"));
+    body["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    let reply = post_with(&client(), &chat(&server), API_KEY, &body).await;
+    let chunks = sse_chunks(std::str::from_utf8(&reply.body).unwrap());
+    let pieces: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .filter(|piece| !piece.is_empty())
+        .collect();
+    assert!(pieces.len() > 1);
+    let arguments: Value = serde_json::from_str(&pieces.concat()).expect("valid JSON");
+    assert_eq!(arguments, json!({"city": "mock"}));
+}
+
+#[tokio::test]
+async fn embeddings_through_the_deployment() {
+    let server = start(settings(json!({"embedding_dimensions": 4}))).await;
+    let url = deployment_url(&server, "embed-prod", "embeddings");
+    let reply = post_with(&client(), &url, API_KEY, &json!({"input": ["a b", "c"]})).await;
+    assert_eq!(reply.status, 200);
+    let body = reply.json();
+    assert_eq!(body["model"], "embed-prod");
+    assert_eq!(body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(body["data"][0]["embedding"].as_array().unwrap().len(), 4);
+    assert_eq!(body["usage"]["prompt_tokens"], 3);
+    assert_eq!(server.stats().embeddings(), 1);
+}
+
+#[tokio::test]
+async fn api_version_auth_and_validation_errors() {
+    let server = start(MockSettings::default()).await;
+    let http = client();
+    let no_version = format!(
+        "http://{}/openai/deployments/d/chat/completions",
+        server.addr()
+    );
+    let reply = post_with(&http, &no_version, API_KEY, &ask("hi")).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(
+        reply.json(),
+        json!({"error": {"code": "404", "message": "Resource not found"}})
+    );
+
+    let reply = post_with(&http, &chat(&server), &[], &ask("hi")).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"]["code"], "401");
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Access denied due to invalid subscription key")
+    );
+
+    // Body errors are the OpenAI ones Azure passes on.
+    let reply = post_with(&http, &chat(&server), API_KEY, &json!({"messages": []})).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"]["code"], "empty_array");
+    let reply = post_with(&http, &chat(&server), API_KEY, &json!({})).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"]["param"], "messages");
+}
+
+#[tokio::test]
+async fn status_faults_in_azure_envelope() {
+    let server = start(settings(json!({
+        "faults": [{"kind": "status", "rate": 1.0, "status": 429, "retry_after": 6}]
+    })))
+    .await;
+    let reply = post_with(&client(), &chat(&server), API_KEY, &ask("hi")).await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.header("retry-after"), Some("6"));
+    let error = &reply.json()["error"];
+    assert_eq!(error["code"], "429");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("retry after 6 seconds")
+    );
+    assert_eq!(server.stats().faults_injected(), 1);
+}
+
+#[tokio::test]
+async fn malformed_whole_answer_stays_malformed() {
+    let server = start(settings(
+        json!({"faults": [{"kind": "malformed_json", "rate": 1.0}]}),
+    ))
+    .await;
+    let reply = post_with(&client(), &chat(&server), API_KEY, &ask("hi")).await;
+    assert_eq!(reply.status, 200);
+    assert!(serde_json::from_slice::<Value>(&reply.body).is_err());
+}
+
+#[tokio::test]
+async fn stream_is_paced_by_the_latency_settings() {
+    let server = start(settings(json!({
+        "latency": "50ms", "first_token": "120ms", "between_tokens": "60ms"
+    })))
+    .await;
+    let started = Instant::now();
+    let response = send(
+        &client(),
+        "POST",
+        &chat(&server),
+        streaming(ask("w1 w2 w3")).to_string(),
+    )
+    .await
+    .unwrap();
+    let headers_at = Instant::now();
+    assert!(headers_at - started >= Duration::from_millis(50));
+    let frames = read_frames(response).await;
+    assert!(frames.error.is_none());
+    // role, 3 tokens, finish, [DONE]
+    assert_eq!(frames.frames.len(), 6);
+    let at = |i: usize| frames.frames[i].0;
+    assert!(
+        at(1) - headers_at >= Duration::from_millis(80),
+        "first_token delay"
+    );
+    for i in 2..=3 {
+        assert!(
+            at(i) - at(i - 1) >= Duration::from_millis(30),
+            "gap before token {i}"
+        );
+    }
+    assert!(at(3) - started >= Duration::from_millis(50 + 120 + 2 * 60));
+}
