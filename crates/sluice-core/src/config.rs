@@ -411,17 +411,28 @@ impl Config {
         ];
         config.providers.insert("mock".to_string(), mock);
         let key = |var: &str| env(var).filter(|value| !value.is_empty());
-        let mut detect = |name: &str, kind: ProviderKind, base_url: Option<String>, api_key: Option<String>| {
-            config.providers.insert(
-                name.to_string(),
-                ProviderConfig::new(kind, base_url, api_key.map(Secret::new)),
-            );
-        };
+        let mut detect =
+            |name: &str, kind: ProviderKind, base_url: Option<String>, api_key: Option<String>| {
+                config.providers.insert(
+                    name.to_string(),
+                    ProviderConfig::new(kind, base_url, api_key.map(Secret::new)),
+                );
+            };
         if let Some(api_key) = key("OPENAI_API_KEY") {
-            detect("openai", ProviderKind::Openai, key("OPENAI_BASE_URL"), Some(api_key));
+            detect(
+                "openai",
+                ProviderKind::Openai,
+                key("OPENAI_BASE_URL"),
+                Some(api_key),
+            );
         }
         if let Some(api_key) = key("ANTHROPIC_API_KEY") {
-            detect("anthropic", ProviderKind::Anthropic, key("ANTHROPIC_BASE_URL"), Some(api_key));
+            detect(
+                "anthropic",
+                ProviderKind::Anthropic,
+                key("ANTHROPIC_BASE_URL"),
+                Some(api_key),
+            );
         }
         if let Some(api_key) = key("GEMINI_API_KEY").or_else(|| key("GOOGLE_API_KEY")) {
             detect("gemini", ProviderKind::Gemini, None, Some(api_key));
@@ -429,7 +440,9 @@ impl Config {
         if let Some(api_key) = key("COHERE_API_KEY").or_else(|| key("CO_API_KEY")) {
             detect("cohere", ProviderKind::Cohere, None, Some(api_key));
         }
-        if let (Some(api_key), Some(endpoint)) = (key("AZURE_OPENAI_API_KEY"), key("AZURE_OPENAI_ENDPOINT")) {
+        if let (Some(api_key), Some(endpoint)) =
+            (key("AZURE_OPENAI_API_KEY"), key("AZURE_OPENAI_ENDPOINT"))
+        {
             detect("azure", ProviderKind::Azure, Some(endpoint), Some(api_key));
         }
         for preset in PRESETS {
@@ -437,7 +450,12 @@ impl Config {
                 continue;
             };
             let base_url = preset.base_url_var.and_then(key);
-            detect(preset.name, ProviderKind::Preset(preset), base_url, Some(api_key));
+            detect(
+                preset.name,
+                ProviderKind::Preset(preset),
+                base_url,
+                Some(api_key),
+            );
         }
         if key("AWS_ACCESS_KEY_ID").is_some()
             && key("AWS_SECRET_ACCESS_KEY").is_some()

@@ -86,7 +86,9 @@ mod tests {
     fn names_are_unique_and_urls_are_http() {
         for (index, preset) in PRESETS.iter().enumerate() {
             assert!(
-                PRESETS[index + 1..].iter().all(|other| other.name != preset.name),
+                PRESETS[index + 1..]
+                    .iter()
+                    .all(|other| other.name != preset.name),
                 "{} twice",
                 preset.name
             );

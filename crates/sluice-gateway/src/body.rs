@@ -211,10 +211,7 @@ impl ProxiedBody {
         }
     }
 
-    fn interrupted(
-        &mut self,
-        err: &hyper::Error,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn interrupted(&mut self, err: &hyper::Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         tracing::debug!(error = %err, "upstream body failed");
         self.fail(
             "stream_interrupted",

@@ -8,9 +8,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::endpoint::Endpoint;
 use metrics::{Counter, Gauge, Histogram, SharedString, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use crate::endpoint::Endpoint;
 
 /// Seconds, from 10 µs (gateway overhead) to 10 minutes (long generations).
 const BUCKETS: &[f64] = &[

@@ -176,15 +176,12 @@ impl<'g> Exchange<'g> {
 
     /// A provider's error answer, decoded and re-encoded in the client's dialect with
     /// the equivalent status; `Retry-After` is kept.
-    async fn translated_error(
-        &self,
-        parts: &http::response::Parts,
-        body: Incoming,
-    ) -> Refusal<'g> {
+    async fn translated_error(&self, parts: &http::response::Parts, body: Incoming) -> Refusal<'g> {
         let bytes = read_upstream(body, MAX_ERROR_BODY, self.deadline())
             .await
             .unwrap_or_default();
-        let error = codec::decode_error(self.upstream.dialect, parts.status, &parts.headers, &bytes);
+        let error =
+            codec::decode_error(self.upstream.dialect, parts.status, &parts.headers, &bytes);
         let mut refusal = self.refuse(error, "upstream_status");
         refusal.retry_after = parts.headers.get(RETRY_AFTER).cloned();
         refusal
@@ -323,7 +320,7 @@ async fn translate_chat<'g>(
     let answered = Instant::now();
     let mut response = if stream {
         let translator = Translator::new(
-            codec::stream_decoder(provider),
+            codec::stream_decoder(provider, model),
             codec::stream_encoder(client, stream_wants_usage(client, body)),
         );
         let body = ProxiedBody::new(
@@ -342,8 +339,11 @@ async fn translate_chat<'g>(
             .await
             .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
         let translating = Instant::now();
-        let answer = codec::decode_response(provider, &bytes)
+        let mut answer = codec::decode_response(provider, &bytes)
             .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
+        if answer.model.is_empty() {
+            answer.model = model.to_string();
+        }
         let json = codec::encode_response(client, &answer);
         let mut response = json_response(json);
         exchange
@@ -354,12 +354,16 @@ async fn translate_chat<'g>(
         let translate_time = translating.elapsed();
         let overhead = before_upstream + translate_time;
         if let Some(dropped) = dropped {
-            response.headers_mut().insert(headers::DROPPED_PARAMS, dropped);
+            response
+                .headers_mut()
+                .insert(headers::DROPPED_PARAMS, dropped);
         }
         return Ok(exchange.respond(response, overhead));
     };
     if let Some(dropped) = dropped {
-        response.headers_mut().insert(headers::DROPPED_PARAMS, dropped);
+        response
+            .headers_mut()
+            .insert(headers::DROPPED_PARAMS, dropped);
     }
     let overhead = before_upstream + answered.elapsed();
     Ok(exchange.respond(response, overhead))
@@ -375,8 +379,14 @@ async fn translate_embeddings<'g>(
         .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
     let encoded = codec::encode_embeddings_request(exchange.upstream.kind, &request, model)
         .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
+    let dropped = dropped_header(&encoded.dropped);
     let (parts, upstream_body, before_upstream) = exchange
-        .send(Operation::Embeddings, model, Bytes::from(encoded), &FORWARDED_HEADERS)
+        .send(
+            Operation::Embeddings,
+            model,
+            Bytes::from(encoded.body),
+            &FORWARDED_HEADERS,
+        )
         .await?;
     if !parts.status.is_success() {
         return Err(exchange.translated_error(&parts, upstream_body).await);
@@ -395,7 +405,13 @@ async fn translate_embeddings<'g>(
         .series
         .finished(200, exchange.started.elapsed(), None);
     let overhead = before_upstream + translating.elapsed();
-    Ok(exchange.respond(json_response(json), overhead))
+    let mut response = json_response(json);
+    if let Some(dropped) = dropped {
+        response
+            .headers_mut()
+            .insert(headers::DROPPED_PARAMS, dropped);
+    }
+    Ok(exchange.respond(response, overhead))
 }
 
 /// `POST /v1/messages/count_tokens` for a provider that counts tokens its own way.
@@ -405,12 +421,17 @@ async fn translate_count_tokens<'g>(
     model: &str,
 ) -> Result<Response, Refusal<'g>> {
     let provider = exchange.upstream.dialect;
-    let request = codec::decode_request(Dialect::Anthropic, body)
+    let request = codec::decode_count_tokens_request(body)
         .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
-    let encoded = codec::encode_count_tokens_request(provider, &request, model)
+    let encoded = codec::encode_count_tokens_request(exchange.upstream.kind, &request, model)
         .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
     let (parts, upstream_body, before_upstream) = exchange
-        .send(Operation::CountTokens, model, Bytes::from(encoded), &FORWARDED_HEADERS)
+        .send(
+            Operation::CountTokens,
+            model,
+            Bytes::from(encoded),
+            &FORWARDED_HEADERS,
+        )
         .await?;
     if !parts.status.is_success() {
         return Err(exchange.translated_error(&parts, upstream_body).await);
@@ -423,7 +444,10 @@ async fn translate_count_tokens<'g>(
     exchange
         .series
         .finished(200, exchange.started.elapsed(), None);
-    Ok(exchange.respond(json_response(codec::encode_count_tokens_response(tokens)), before_upstream))
+    Ok(exchange.respond(
+        json_response(codec::encode_count_tokens_response(tokens)),
+        before_upstream,
+    ))
 }
 
 /// Whether an OpenAI client asked for usage in its stream (`stream_options`); an
@@ -477,7 +501,9 @@ async fn read_upstream(body: Incoming, limit: usize, deadline: Instant) -> Resul
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(err)) if is_length_limit(err.as_ref()) => Err(ApiError::new(
             ErrorKind::UpstreamInvalid,
-            format!("The provider's answer is larger than this gateway translates ({limit} bytes)."),
+            format!(
+                "The provider's answer is larger than this gateway translates ({limit} bytes)."
+            ),
         )),
         Ok(Err(_)) => Err(ApiError::new(
             ErrorKind::UpstreamUnreachable,

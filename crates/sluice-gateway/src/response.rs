@@ -3,9 +3,9 @@
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue};
-use http::StatusCode;
 use sluice_core::ApiError;
 use sluice_providers::Dialect;
 

@@ -112,6 +112,11 @@ pub fn decode_error(
     }
 }
 
+/// Token counts are asked in the Anthropic dialect only.
+pub fn decode_count_tokens_request(body: &[u8]) -> Result<ChatRequest, TranslateError> {
+    anthropic::decode_count_tokens_request(body)
+}
+
 /// Embeddings requests arrive in the OpenAI dialect only.
 pub fn decode_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, TranslateError> {
     openai::decode_embeddings_request(body)
@@ -121,13 +126,17 @@ pub fn encode_embeddings_request(
     kind: ProviderKind,
     request: &EmbeddingsRequest,
     model: &str,
-) -> Result<Vec<u8>, TranslateError> {
+) -> Result<Encoded, TranslateError> {
+    let whole = |body: Vec<u8>| Encoded {
+        body,
+        dropped: Vec::new(),
+    };
     match kind {
-        ProviderKind::Vertex => gemini::encode_vertex_embeddings_request(request, model),
+        ProviderKind::Vertex => gemini::encode_vertex_embeddings_request(request),
         _ => match Dialect::of(kind) {
-            Dialect::OpenAi => openai::encode_embeddings_request(request, model),
+            Dialect::OpenAi => openai::encode_embeddings_request(request, model).map(whole),
             Dialect::Gemini => gemini::encode_embeddings_request(request, model),
-            Dialect::Bedrock => bedrock::encode_embeddings_request(request, model),
+            Dialect::Bedrock => bedrock::encode_embeddings_request(request, model).map(whole),
             Dialect::Cohere => cohere::encode_embeddings_request(request, model),
             Dialect::Anthropic => Err(no_embeddings("Anthropic")),
         },

@@ -7,8 +7,8 @@
 //! re-serialising them, for the pass-through path.
 
 pub mod anthropic;
-pub mod codec;
 pub mod bedrock;
+pub mod codec;
 pub mod cohere;
 pub mod dialect;
 pub mod gemini;

@@ -62,10 +62,16 @@ impl TokenSource {
             .token_uri()
             .parse()
             .map_err(|_| format!("the token_uri `{}` is not a URL", account.token_uri()))?;
-        Ok(Self::new(Grant::ServiceAccount(Box::new(account)), token_uri))
+        Ok(Self::new(
+            Grant::ServiceAccount(Box::new(account)),
+            token_uri,
+        ))
     }
 
-    pub(crate) fn client_credentials(entra: &EntraConfig, scope: &str) -> Result<TokenSource, String> {
+    pub(crate) fn client_credentials(
+        entra: &EntraConfig,
+        scope: &str,
+    ) -> Result<TokenSource, String> {
         let url = entra.token_url.clone().unwrap_or_else(|| {
             format!(
                 "https://login.microsoftonline.com/{}/oauth2/v2.0/token",

@@ -163,10 +163,7 @@ pub enum UpstreamError {
         timeout: Duration,
     },
     #[error("provider `{provider}` cannot serve this: {reason}")]
-    Unsupported {
-        provider: Arc<str>,
-        reason: String,
-    },
+    Unsupported { provider: Arc<str>, reason: String },
     #[error("provider `{provider}`: could not authenticate: {reason}")]
     Auth { provider: Arc<str>, reason: String },
 }
@@ -441,11 +438,12 @@ impl Upstream {
                 credentials,
                 region,
             } => {
-                crate::bedrock::sign_request(
+                crate::bedrock::sign(
                     &mut parts,
                     &body,
                     credentials,
                     region,
+                    crate::bedrock::SIGNING_SERVICE,
                     std::time::SystemTime::now(),
                 )
                 .map_err(|err| UpstreamError::Auth {
@@ -509,9 +507,10 @@ fn vertex_project(name: &str, config: &ProviderConfig) -> Result<String, String>
         return Ok(project.clone());
     }
     let account = load_service_account(name, config)?;
-    account.project_id().map(str::to_string).ok_or_else(|| {
-        format!("provider `{name}`: set `project` (the service account names none)")
-    })
+    account
+        .project_id()
+        .map(str::to_string)
+        .ok_or_else(|| format!("provider `{name}`: set `project` (the service account names none)"))
 }
 
 fn load_service_account(
@@ -527,8 +526,9 @@ fn load_service_account(
                 "provider `{name}` of kind vertex needs credentials_file (a service-account key file) or GOOGLE_APPLICATION_CREDENTIALS"
             )
         })?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|err| format!("provider `{name}`: cannot read credentials_file `{path}`: {err}"))?;
+    let text = std::fs::read_to_string(&path).map_err(|err| {
+        format!("provider `{name}`: cannot read credentials_file `{path}`: {err}")
+    })?;
     crate::gemini::vertex_auth::ServiceAccount::from_json(&text)
         .map_err(|err| format!("provider `{name}`: credentials_file `{path}`: {err}"))
 }
@@ -541,11 +541,13 @@ fn build_auth(name: &str, kind: ProviderKind, config: &ProviderConfig) -> Result
                 Some(aws) => AwsCredentials::new(
                     aws.access_key_id.expose(),
                     aws.secret_access_key.expose(),
-                    aws.session_token.as_ref().map(|token| token.expose()),
+                    aws.session_token
+                        .as_ref()
+                        .map(|token| token.expose().to_string()),
                 ),
-                None => AwsCredentials::from_env().ok_or_else(|| {
+                None => AwsCredentials::from_env().map_err(|err| {
                     format!(
-                        "provider `{name}` of kind bedrock needs `aws` credentials or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                        "provider `{name}` of kind bedrock needs `aws` credentials or the AWS_* environment variables: {err}"
                     )
                 })?,
             };

@@ -12,7 +12,9 @@ mod stream;
 mod wire;
 
 pub use error::decode_error;
-pub use request::{DEFAULT_MAX_TOKENS, decode_request, encode_request};
+pub use request::{
+    DEFAULT_MAX_TOKENS, decode_count_tokens_request, decode_request, encode_request,
+};
 pub use response::{
     decode_count_tokens_response, decode_response, encode_count_tokens_response, encode_response,
 };

@@ -48,17 +48,27 @@ fn field<T>(result: Result<T, FieldError>) -> Result<T, TranslateError> {
 pub fn decode_request(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     let root: Value = serde_json::from_slice(body)?;
     let root = field(as_object(&root, "body"))?;
+    let request = decode_request_object(root)?;
+    if request.max_tokens.is_none() {
+        return Err(TranslateError::invalid_param(
+            "max_tokens",
+            "Missing required parameter: `max_tokens` (the Anthropic dialect requires it)",
+        ));
+    }
+    Ok(request)
+}
+
+/// Reads a `POST /v1/messages/count_tokens` body: a Messages request without
+/// `max_tokens` (nothing is generated).
+pub fn decode_count_tokens_request(body: &[u8]) -> Result<ChatRequest, TranslateError> {
+    let root: Value = serde_json::from_slice(body)?;
+    let root = field(as_object(&root, "body"))?;
     decode_request_object(root)
 }
 
 fn decode_request_object(root: &Map<String, Value>) -> Result<ChatRequest, TranslateError> {
     let model = field(required_str(root, "model", ""))?.to_string();
-    let max_tokens = field(optional_u32(root, "max_tokens", ""))?.ok_or_else(|| {
-        TranslateError::invalid_param(
-            "max_tokens",
-            "Missing required parameter: `max_tokens` (the Anthropic dialect requires it)",
-        )
-    })?;
+    let max_tokens = field(optional_u32(root, "max_tokens", ""))?;
     let system = match optional(root, "system") {
         Some(system) => decode_system(system)?,
         None => Vec::new(),
@@ -116,7 +126,7 @@ fn decode_request_object(root: &Map<String, Value>) -> Result<ChatRequest, Trans
         model,
         system,
         messages,
-        max_tokens: Some(max_tokens),
+        max_tokens,
         temperature: field(optional_f64(root, "temperature", ""))?,
         top_p: field(optional_f64(root, "top_p", ""))?,
         top_k: field(optional_u32(root, "top_k", ""))?,
