@@ -7,6 +7,7 @@ import subprocess
 import time
 import urllib.request
 
+import anthropic
 import openai
 import pytest
 
@@ -51,3 +52,9 @@ def gateway_url():
 def client(gateway_url):
     # The gateway needs no client key yet; the SDK insists on one being set.
     return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="sk-client-unused", max_retries=0)
+
+
+@pytest.fixture()
+def claude(gateway_url):
+    # The official Anthropic SDK takes the gateway's root as its base URL.
+    return anthropic.Anthropic(base_url=gateway_url, api_key="sk-client-unused", max_retries=0)

@@ -193,3 +193,41 @@ fn empty_file_is_an_empty_config() {
     let config = load("").expect("empty is fine");
     assert!(config.providers.is_empty());
 }
+
+#[test]
+fn every_kind_is_checked_for_what_it_needs() {
+    let cases = [
+        ("kind: bedrock\n", "region"),
+        ("kind: azure\n    api_key: k\n", "base_url"),
+        ("kind: azure\n    base_url: https://x.openai.azure.com\n", "entra"),
+        ("kind: anthropic\n", "api_key"),
+        ("kind: cohere\n", "api_key"),
+        (
+            "kind: anthropic\n    api_key: k\n    aws:\n      access_key_id: a\n      secret_access_key: b\n",
+            "`aws` does not apply",
+        ),
+        ("kind: groq\n", "api_key"),
+        ("kind: claude\n", "known: openai, openai-compatible, azure, anthropic"),
+    ];
+    for (provider, expected) in cases {
+        let (_, message) = error_of(&format!("providers:\n  x:\n    {provider}"));
+        assert!(message.contains(expected), "{provider}: {message}");
+    }
+}
+
+#[test]
+fn presets_and_native_kinds_parse_with_their_defaults() {
+    let config = load(
+        "providers:\n  local:\n    kind: ollama\n  claude:\n    kind: anthropic\n    api_key: k\n  aws:\n    kind: bedrock\n    region: us-east-1\n  test:\n    kind: cohere\n    api_key: k\n    mock: {}\n",
+    )
+    .expect("valid");
+    let local = config.providers["local"].kind.value;
+    assert_eq!(local.as_str(), "ollama");
+    assert_eq!(local.default_base_url(), Some("http://localhost:11434/v1"));
+    assert_eq!(
+        config.providers["claude"].kind.value.default_base_url(),
+        Some("https://api.anthropic.com")
+    );
+    assert_eq!(config.providers["aws"].region.as_deref(), Some("us-east-1"));
+    assert!(config.providers["test"].mock.is_some());
+}

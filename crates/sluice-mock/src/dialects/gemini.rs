@@ -66,6 +66,7 @@ const API_KEY_ON_VERTEX: &str = "API keys are not supported by this API. Expecte
 
 /// The only grant the token endpoint serves: a service account's signed JWT.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const CLIENT_CREDENTIALS_GRANT: &str = "client_credentials";
 
 /// Lifetime of an issued access token, and the longest JWT lifetime Google accepts.
 pub const TOKEN_LIFETIME_SECS: u64 = 3600;
@@ -282,6 +283,18 @@ fn issue_token(app: &App, body: &[u8]) -> Result<String, OAuthError> {
     };
     match field("grant_type") {
         Some(JWT_BEARER_GRANT) => {}
+        // Microsoft Entra ID's client-credentials grant, as Azure OpenAI clients use it.
+        Some(CLIENT_CREDENTIALS_GRANT) => {
+            for name in ["client_id", "client_secret", "scope"] {
+                if field(name).is_none_or(str::is_empty) {
+                    return Err(OAuthError::invalid_request(format!(
+                        "Missing required parameter: {name}"
+                    )));
+                }
+            }
+            let n = bump(&app.stats.oauth_tokens_issued);
+            return Ok(access_token(&app.settings, n));
+        }
         Some(other) => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
