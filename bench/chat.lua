@@ -1,9 +1,11 @@
 -- wrk script: the one request every target gets.
 --
---   wrk ... URL -- MODEL [overhead]
+--   wrk ... URL -- MODEL MODE DIALECT STREAM
 --
 -- MODEL is the model name to ask for ("gpt-4o-mini" for the mock and nginx,
--- "bench/gpt-4o-mini" through sluice). With the second argument "overhead", a
+-- "bench/gpt-4o-mini" through sluice). DIALECT is "openai" (chat completions) or
+-- "anthropic" (messages); STREAM is "stream" to ask for an SSE stream ("-" not to).
+-- MODE is "overhead" or "-". With the second argument "overhead", a
 -- response() hook collects the `x-sluice-overhead-us` header of every response
 -- and done() prints its distribution. The hook makes wrk parse and hand every
 -- response's headers to Lua, which costs wrk time, so it is only used in a
@@ -21,11 +23,20 @@ end
 function init(args)
    local model = args[1] or "gpt-4o-mini"
    collect = (args[2] == "overhead")
+   local stream = (args[4] == "stream") and "true" or "false"
    wrk.method = "POST"
-   wrk.path = "/v1/chat/completions"
    wrk.headers["Content-Type"] = "application/json"
-   wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user",'
-      .. '"content":"Hello, how are you today?"}],"max_tokens":16}'
+   if args[3] == "anthropic" then
+      wrk.path = "/v1/messages"
+      wrk.headers["x-api-key"] = "bench-key"
+      wrk.headers["anthropic-version"] = "2023-06-01"
+      wrk.body = '{"model":"' .. model .. '","max_tokens":16,"stream":' .. stream
+         .. ',"messages":[{"role":"user","content":"Hello, how are you today?"}]}'
+   else
+      wrk.path = "/v1/chat/completions"
+      wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user",'
+         .. '"content":"Hello, how are you today?"}],"max_tokens":16,"stream":' .. stream .. '}'
+   end
    -- Histogram of overhead values (µs -> count): constant memory whatever the
    -- request rate, and exact percentiles.
    hist = {}

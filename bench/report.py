@@ -13,7 +13,9 @@ import os
 import re
 import sys
 
-TARGET_ORDER = ["direct", "nginx", "sluice"]
+TARGET_ORDER = ["direct", "nginx", "sluice", "direct-anthropic", "sluice-translated"]
+# Each target's added latency is measured against the mock answering the same dialect.
+BASELINE = {"sluice-translated": "direct-anthropic"}
 
 # wrk prints durations as e.g. 52.10us, 1.23ms, 2.00s, 1.00m.
 UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
@@ -121,23 +123,28 @@ def main():
     p(f"- tools: {header['wrk']}; nginx {header['nginx']}; {header['sluice']}")
     p(f"- each run: {header['warmup']} warm-up, then {header['duration']} measured; "
       f"`wrk -t1 -cN --latency`, fresh server processes per run")
-    p("- request: `POST /v1/chat/completions`, JSON body, `max_tokens: 16`; model "
-      "`gpt-4o-mini` (direct, nginx) or `bench/gpt-4o-mini` (sluice)")
+    streamed = header.get("stream") == "1"
+    p("- request: `POST /v1/chat/completions`, JSON body, `max_tokens: 16`"
+      + (", `stream: true` (wrk times the whole stream)" if streamed else "")
+      + "; model `gpt-4o-mini` (direct, nginx) or `bench/gpt-4o-mini` (sluice); "
+      "direct-anthropic: `POST /v1/messages` to the mock's Anthropic dialect; "
+      "sluice-translated: the OpenAI request for `claude/claude-bench`, a provider of "
+      "kind anthropic on the same mock")
     p(f"- placement: c=1: wrk, mock and proxy all on core {lc}; c>1: proxy alone on "
       f"core {pc}, wrk and mock on core {lc} (direct: mock on core {pc}, wrk on core {lc}); "
       "nginx `worker_processes 1`, sluice and mock `TOKIO_WORKER_THREADS=1`")
     p("")
-    p("| conc | target | req/s | p50 µs | p99 µs | +p50 vs direct | proxy CPU s | "
+    p("| conc | target | req/s | p50 µs | p99 µs | +p50 vs its direct | proxy CPU s | "
       "CPU % of a core | CPU µs/req | peak RSS MiB | other load | errors |")
     p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for c in concs:
-        direct = runs.get(("direct", c))
         for t in targets:
             if (t, c) not in runs:
                 continue
             meta, w = runs[(t, c)]
             added = "—"
-            if t != "direct" and direct:
+            direct = runs.get((BASELINE.get(t, "direct"), c))
+            if not t.startswith("direct") and direct:
                 added = f"{w['p50'] - direct[1]['p50']:+.0f}"
             cpu_s = pct = per_req = rss = "—"
             if "cpu_ticks" in meta:
@@ -152,18 +159,30 @@ def main():
               f"{errors_cell(w)} |")
     p("")
 
-    ov_path = os.path.join(rdir, "sluice-c1.overhead.txt")
-    if os.path.exists(ov_path):
+    for c in concs:
+        pairs = [runs.get((t, c)) for t in ("direct", "sluice", "direct-anthropic", "sluice-translated")]
+        if all(pairs):
+            through = pairs[1][1]["p50"] - pairs[0][1]["p50"]
+            translated = pairs[3][1]["p50"] - pairs[2][1]["p50"]
+            ratio = f"{translated / through:.2f}x" if through > 0 else "—"
+            p(f"c={c}: added p50, translated {translated:+.0f} µs vs pass-through "
+              f"{through:+.0f} µs = **{ratio}**")
+    p("")
+
+    for proxy in ("sluice", "sluice-translated"):
+        ov_path = os.path.join(rdir, f"{proxy}-c1.overhead.txt")
+        if not os.path.exists(ov_path):
+            continue
         with open(ov_path) as f:
             ov = parse_overhead(f.read())
         how = (f"every response of a dedicated {header['overhead_duration']} wrk run at c=1 "
                "(placement as c=1 above), read by a Lua `response()` hook")
         if ov and ov.get("samples"):
             miss = f", {ov['missing']} responses without the header" if ov.get("missing") else ""
-            p(f"**sluice `x-sluice-overhead-us`** ({how}; {fmt_int(ov['samples'])} samples{miss}): "
+            p(f"**{proxy} `x-sluice-overhead-us`** ({how}; {fmt_int(ov['samples'])} samples{miss}): "
               f"median **{ov['p50']} µs**, p90 {ov['p90']} µs, p99 {ov['p99']} µs")
         else:
-            p(f"**sluice `x-sluice-overhead-us`**: header not found in any response ({how})")
+            p(f"**{proxy} `x-sluice-overhead-us`**: header not found in any response ({how})")
         p("")
 
     p("Where each process ran (allowed CPUs as reported by `taskset -cp` for each pid):")

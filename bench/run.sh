@@ -18,7 +18,8 @@ DURATION=${DURATION:-10s}             # measured part of each run (wrk -d)
 WARMUP=${WARMUP:-2s}                  # unmeasured wrk run just before it
 OVERHEAD_DURATION=${OVERHEAD_DURATION:-$DURATION}  # dedicated x-sluice-overhead-us run
 CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
-TARGETS=${TARGETS:-"direct nginx sluice"}
+TARGETS=${TARGETS:-"direct nginx sluice"}  # also: direct-anthropic sluice-translated
+STREAM=${STREAM:-0}                   # 1: every request asks for an SSE stream
 MOCK_PORT=${MOCK_PORT:-19090}
 NGINX_PORT=${NGINX_PORT:-19091}
 SLUICE_PORT=${SLUICE_PORT:-19092}
@@ -30,7 +31,10 @@ WRK_TIMEOUT=${WRK_TIMEOUT:-5s}
 
 MODEL_DIRECT=gpt-4o-mini              # what the mock and nginx are asked for
 MODEL_SLUICE=bench/gpt-4o-mini        # provider "bench" in bench/sluice.yaml
+MODEL_ANTHROPIC=claude-bench          # the mock's Anthropic dialect, asked directly
+MODEL_TRANSLATED=claude/claude-bench  # provider "claude" (kind anthropic) in bench/sluice.yaml
 CHAT_PATH=/v1/chat/completions
+MESSAGES_PATH=/v1/messages
 LUA=$BENCH_DIR/chat.lua
 
 # ---- process bookkeeping -----------------------------------------------------
@@ -177,7 +181,7 @@ start_nginx() {
 start_sluice() {
     local core=$1
     taskset -c "$core" env TOKIO_WORKER_THREADS=1 SLUICE_LOG=warn \
-        MOCK_URL="http://127.0.0.1:$MOCK_PORT/v1" \
+        MOCK_URL="http://127.0.0.1:$MOCK_PORT/v1" MOCK_ROOT="http://127.0.0.1:$MOCK_PORT" \
         "$SLUICE_BIN" serve --config "$BENCH_DIR/sluice.yaml" \
         --listen "127.0.0.1:$SLUICE_PORT" >"$WORK/sluice.log" 2>&1 &
     PROXY_PID=$!
@@ -222,15 +226,30 @@ affinity_of() {
     echo "${out[*]}"
 }
 
+# The request body every target gets, in the client's dialect (chat.lua builds the same).
+request_body() {   # model dialect
+    local stream=false
+    [[ $STREAM == 1 ]] && stream=true
+    if [[ $2 == anthropic ]]; then
+        echo "{\"model\":\"$1\",\"max_tokens\":16,\"stream\":$stream,\"messages\":[{\"role\":\"user\",\"content\":\"Hello, how are you today?\"}]}"
+    else
+        echo "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, how are you today?\"}],\"max_tokens\":16,\"stream\":$stream}"
+    fi
+}
+
+request_path() { [[ $1 == anthropic ]] && echo "$MESSAGES_PATH" || echo "$CHAT_PATH"; }
+
 # One request with curl; anything but HTTP 200 stops the bench with the body shown.
 check_200() {
-    local target=$1 url=$2 model=$3 code
+    local target=$1 url=$2 model=$3 dialect=$4 code path
+    path=$(request_path "$dialect")
     code=$(curl -sS --max-time 5 -o "$WORK/check.body" -w '%{http_code}' \
-        -H 'content-type: application/json' \
-        -d "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, how are you today?\"}],\"max_tokens\":16}" \
-        "$url$CHAT_PATH") || code="curl-failed"
+        -H 'content-type: application/json' -H 'x-api-key: bench-key' \
+        -H 'anthropic-version: 2023-06-01' \
+        -d "$(request_body "$model" "$dialect")" \
+        "$url$path") || code="curl-failed"
     if [[ $code != 200 ]]; then
-        log "$target: POST $url$CHAT_PATH (model $model) answered $code:"
+        log "$target: POST $url$path (model $model) answered $code:"
         cat "$WORK/check.body" >&2 2>/dev/null || true; echo >&2
         for f in "$WORK"/*.log "$WORK"/nginx/error.log; do
             [[ -s $f ]] && { log "--- $f"; tail -n 20 "$f" >&2; }
@@ -241,15 +260,17 @@ check_200() {
 }
 
 WRK_WHERE=""      # wrk's allowed CPUs, read during the warm-up run
-run_wrk() {   # core conc duration url model outfile [overhead|warmup]
-    local core=$1 conc=$2 dur=$3 url=$4 model=$5 outf=$6 mode=${7:-}
-    local lua_mode=$mode
-    [[ $mode == warmup ]] && lua_mode=""
+run_wrk() {   # core conc duration url model dialect outfile [overhead|warmup]
+    local core=$1 conc=$2 dur=$3 url=$4 model=$5 dialect=$6 outf=$7 mode=${8:-}
+    local lua_mode=$mode stream=-
+    [[ $mode == warmup || -z $mode ]] && lua_mode=-
+    [[ $STREAM == 1 ]] && stream=stream
     # In the background + `wait`: a Ctrl-C then interrupts `wait` and runs the trap
     # at once. (wrk in the foreground catches SIGINT and exits 0, and bash then
     # assumes the child handled the signal and carries on with the next run.)
     taskset -c "$core" wrk -t1 -c"$conc" -d"$dur" --timeout "$WRK_TIMEOUT" --latency \
-        -s "$LUA" "$url$CHAT_PATH" -- "$model" $lua_mode >"$outf" 2>&1 &
+        -s "$LUA" "$url$(request_path "$dialect")" -- "$model" "$lua_mode" "$dialect" "$stream" \
+        >"$outf" 2>&1 &
     local pid=$!
     if [[ $mode == warmup ]]; then
         # Read where wrk may run from the kernel, in the warm-up (where the extra
@@ -283,11 +304,11 @@ children_cpu_s() { awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 6
 # One (target, concurrency) run on fresh processes, so the peak RSS is this run's.
 bench_one() {
     local target=$1 conc=$2
-    local wrk_core mock_core proxy_core url model
+    local wrk_core mock_core proxy_core url model dialect=openai
     if [[ $conc -eq 1 ]]; then
         # Latency: one core for all, so no request crosses cores.
         wrk_core=$LOAD_CORE; mock_core=$LOAD_CORE; proxy_core=$LOAD_CORE
-    elif [[ $target == direct ]]; then
+    elif [[ $target == direct* ]]; then
         # Give the mock the core a proxy would have had.
         wrk_core=$LOAD_CORE; mock_core=$PROXY_CORE; proxy_core=""
     else
@@ -300,13 +321,18 @@ bench_one() {
         direct) url=http://127.0.0.1:$MOCK_PORT; model=$MODEL_DIRECT; PROXY_PID="" ;;
         nginx)  start_nginx "$proxy_core"; url=http://127.0.0.1:$NGINX_PORT; model=$MODEL_DIRECT ;;
         sluice) start_sluice "$proxy_core"; url=http://127.0.0.1:$SLUICE_PORT; model=$MODEL_SLUICE ;;
+        direct-anthropic)
+            url=http://127.0.0.1:$MOCK_PORT; model=$MODEL_ANTHROPIC; dialect=anthropic; PROXY_PID="" ;;
+        sluice-translated)
+            start_sluice "$proxy_core"; url=http://127.0.0.1:$SLUICE_PORT; model=$MODEL_TRANSLATED ;;
+        *) die "unknown target $target" ;;
     esac
-    check_200 "$target" "$url" "$model"
+    check_200 "$target" "$url" "$model" "$dialect"
 
     local pids=() where
     [[ -n $PROXY_PID ]] && read -r -a pids <<<"$(proxy_pids)"
     local res=$WORK/results/$target-c$conc
-    run_wrk "$wrk_core" "$conc" "$WARMUP" "$url" "$model" "$res.warmup.txt" warmup
+    run_wrk "$wrk_core" "$conc" "$WARMUP" "$url" "$model" "$dialect" "$res.warmup.txt" warmup
 
     where="$WRK_WHERE $(affinity_of mock "$MOCK_PID")"
     [[ -n $PROXY_PID ]] && where+=" $(affinity_of "$target" "${pids[@]}")"
@@ -318,7 +344,7 @@ bench_one() {
     busy0=$(machine_busy_ticks)
     times >"$WORK/times0"
     t0=$(now)
-    run_wrk "$wrk_core" "$conc" "$DURATION" "$url" "$model" "$res.wrk.txt"
+    run_wrk "$wrk_core" "$conc" "$DURATION" "$url" "$model" "$dialect" "$res.wrk.txt"
     t1=$(now)
     times >"$WORK/times1"
     check_alive "$MOCK_PID" "${pids[@]}"
@@ -342,9 +368,9 @@ bench_one() {
     } >"$res.meta"
 
     # The overhead header, in a run of its own (the Lua hook slows wrk down).
-    if [[ $target == sluice && $conc -eq 1 ]]; then
-        log "sluice c=1: collecting x-sluice-overhead-us for $OVERHEAD_DURATION"
-        run_wrk "$wrk_core" 1 "$OVERHEAD_DURATION" "$url" "$model" "$res.overhead.txt" overhead
+    if [[ $target == sluice* && $conc -eq 1 ]]; then
+        log "$target c=1: collecting x-sluice-overhead-us for $OVERHEAD_DURATION"
+        run_wrk "$wrk_core" 1 "$OVERHEAD_DURATION" "$url" "$model" "$dialect" "$res.overhead.txt" overhead
     fi
     stop_started
 }
@@ -387,6 +413,7 @@ main() {
         echo "sluice=$("$SLUICE_BIN" --version 2>/dev/null || echo '?')"
         echo "concurrencies=$CONCURRENCIES"
         echo "targets=$TARGETS"
+        echo "stream=$STREAM"
     } >"$WORK/results/header.meta"
 
     local target conc

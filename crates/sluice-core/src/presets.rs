@@ -16,15 +16,19 @@ pub struct Preset {
     pub base_url: &'static str,
     /// Whether it serves `/embeddings`.
     pub embeddings: bool,
-    /// Whether it accepts `stream_options` (for usage in streams). Services that refuse
-    /// unknown fields get it removed on translated paths.
-    pub stream_options: bool,
+    /// Whether its models call tools (a translated request with tools is refused when not).
+    pub tools: bool,
+    /// Body fields it answers 400/422 to (or, for `stream_options`, does not know). On a
+    /// translated path the gateway writes the request itself, so it leaves them out and
+    /// names them in `x-sluice-dropped-params`; a client of the OpenAI dialect is passed
+    /// through untouched and answers for its own fields.
+    pub refuses: &'static [&'static str],
     /// Where its base URL and quirks are documented.
     pub source: &'static str,
 }
 
 macro_rules! preset {
-    ($name:literal, $display:literal, $key:expr, $url_var:expr, $url:literal, embeddings: $emb:literal, stream_options: $so:literal, $source:literal) => {
+    ($name:literal, $display:literal, $key:expr, $url_var:expr, $url:literal, embeddings: $emb:literal, tools: $tools:literal, refuses: $refuses:expr, $source:literal) => {
         Preset {
             name: $name,
             display_name: $display,
@@ -32,7 +36,8 @@ macro_rules! preset {
             base_url_var: $url_var,
             base_url: $url,
             embeddings: $emb,
-            stream_options: $so,
+            tools: $tools,
+            refuses: $refuses,
             source: $source,
         }
     };
@@ -40,37 +45,37 @@ macro_rules! preset {
 
 pub const PRESETS: &[Preset] = &[
     preset!("mistral", "Mistral AI", Some("MISTRAL_API_KEY"), None, "https://api.mistral.ai/v1",
-        embeddings: true, stream_options: false, "https://docs.mistral.ai/api/"),
+        embeddings: true, tools: true, refuses: &["stream_options", "user"], "https://docs.mistral.ai/api/"),
     preset!("groq", "Groq", Some("GROQ_API_KEY"), None, "https://api.groq.com/openai/v1",
-        embeddings: false, stream_options: true, "https://console.groq.com/docs/openai"),
+        embeddings: false, tools: true, refuses: &["logprobs", "top_logprobs", "logit_bias"], "https://console.groq.com/docs/openai"),
     preset!("deepseek", "DeepSeek", Some("DEEPSEEK_API_KEY"), None, "https://api.deepseek.com/v1",
-        embeddings: false, stream_options: true, "https://api-docs.deepseek.com/"),
+        embeddings: false, tools: true, refuses: &["logprobs", "top_logprobs"], "https://api-docs.deepseek.com/"),
     preset!("xai", "xAI", Some("XAI_API_KEY"), None, "https://api.x.ai/v1",
-        embeddings: false, stream_options: true, "https://docs.x.ai/docs/api-reference"),
+        embeddings: false, tools: true, refuses: &[], "https://docs.x.ai/docs/api-reference"),
     preset!("openrouter", "OpenRouter", Some("OPENROUTER_API_KEY"), None, "https://openrouter.ai/api/v1",
-        embeddings: false, stream_options: true, "https://openrouter.ai/docs/api-reference/overview"),
+        embeddings: true, tools: true, refuses: &[], "https://openrouter.ai/docs/api-reference/overview"),
     preset!("together", "Together AI", Some("TOGETHER_API_KEY"), None, "https://api.together.xyz/v1",
-        embeddings: true, stream_options: true, "https://docs.together.ai/docs/openai-api-compatibility"),
+        embeddings: true, tools: true, refuses: &[], "https://docs.together.ai/docs/openai-api-compatibility"),
     preset!("fireworks", "Fireworks AI", Some("FIREWORKS_API_KEY"), None, "https://api.fireworks.ai/inference/v1",
-        embeddings: true, stream_options: true, "https://docs.fireworks.ai/tools-sdks/openai-compatibility"),
+        embeddings: true, tools: true, refuses: &[], "https://docs.fireworks.ai/tools-sdks/openai-compatibility"),
     preset!("perplexity", "Perplexity", Some("PERPLEXITY_API_KEY"), None, "https://api.perplexity.ai",
-        embeddings: false, stream_options: false, "https://docs.perplexity.ai/api-reference/chat-completions-post"),
+        embeddings: false, tools: false, refuses: &["stream_options"], "https://docs.perplexity.ai/api-reference/chat-completions-post"),
     preset!("cerebras", "Cerebras", Some("CEREBRAS_API_KEY"), None, "https://api.cerebras.ai/v1",
-        embeddings: false, stream_options: true, "https://inference-docs.cerebras.ai/resources/openai"),
+        embeddings: false, tools: true, refuses: &["frequency_penalty", "presence_penalty", "parallel_tool_calls", "logit_bias"], "https://inference-docs.cerebras.ai/resources/openai"),
     preset!("deepinfra", "DeepInfra", Some("DEEPINFRA_API_KEY"), None, "https://api.deepinfra.com/v1/openai",
-        embeddings: true, stream_options: true, "https://deepinfra.com/docs/openai_api"),
+        embeddings: true, tools: true, refuses: &[], "https://deepinfra.com/docs/openai_api"),
     preset!("sambanova", "SambaNova", Some("SAMBANOVA_API_KEY"), None, "https://api.sambanova.ai/v1",
-        embeddings: false, stream_options: true, "https://docs.sambanova.ai/cloud/docs/capabilities/openai-compatibility"),
+        embeddings: false, tools: true, refuses: &[], "https://docs.sambanova.ai/cloud/docs/capabilities/openai-compatibility"),
     preset!("nvidia", "NVIDIA NIM", Some("NVIDIA_API_KEY"), None, "https://integrate.api.nvidia.com/v1",
-        embeddings: true, stream_options: true, "https://docs.api.nvidia.com/nim/reference/llm-apis"),
+        embeddings: true, tools: true, refuses: &[], "https://docs.api.nvidia.com/nim/reference/llm-apis"),
     preset!("huggingface", "Hugging Face Inference Providers", Some("HF_TOKEN"), None, "https://router.huggingface.co/v1",
-        embeddings: false, stream_options: true, "https://huggingface.co/docs/inference-providers/index"),
+        embeddings: false, tools: true, refuses: &[], "https://huggingface.co/docs/inference-providers/index"),
     preset!("ollama", "Ollama", None, Some("OLLAMA_BASE_URL"), "http://localhost:11434/v1",
-        embeddings: true, stream_options: true, "https://github.com/ollama/ollama/blob/main/docs/openai.md"),
+        embeddings: true, tools: true, refuses: &[], "https://github.com/ollama/ollama/blob/main/docs/openai.md"),
     preset!("vllm", "vLLM", Some("VLLM_API_KEY"), Some("VLLM_BASE_URL"), "http://localhost:8000/v1",
-        embeddings: true, stream_options: true, "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html"),
+        embeddings: true, tools: true, refuses: &[], "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html"),
     preset!("lmstudio", "LM Studio", None, Some("LMSTUDIO_BASE_URL"), "http://localhost:1234/v1",
-        embeddings: true, stream_options: true, "https://lmstudio.ai/docs/app/api/endpoints/openai"),
+        embeddings: true, tools: true, refuses: &[], "https://lmstudio.ai/docs/app/api/endpoints/openai"),
 ];
 
 /// The preset of that name.

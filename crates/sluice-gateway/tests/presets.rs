@@ -9,7 +9,7 @@ use sluice_core::presets::PRESETS;
 use sluice_mock::MockSettings;
 
 #[tokio::test]
-async fn every_preset_serves_chat_with_its_key() {
+async fn every_preset_serves_chat_streams_tools_and_embeddings_with_its_key() {
     let mock = start_mock(MockSettings::default()).await;
     let mut yaml = String::from("providers:\n");
     for preset in PRESETS {
@@ -47,6 +47,45 @@ async fn every_preset_serves_chat_with_its_key() {
             "{}",
             preset.name
         );
+
+        let stream = post(
+            &gateway.url("/v1/chat/completions"),
+            json!({"model": model, "stream": true,
+                   "messages": [{"role": "user", "content": "streamed words"}]})
+            .to_string(),
+        )
+        .await;
+        assert_eq!(stream.status, 200, "{}", preset.name);
+        let data = sse_data(&stream.body);
+        assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{}", preset.name);
+
+        if preset.tools {
+            let tools = post(
+                &gateway.url("/v1/chat/completions"),
+                json!({"model": model, "tool_choice": "required",
+                       "messages": [{"role": "user", "content": "call it"}],
+                       "tools": [{"type": "function", "function": {"name": "lookup",
+                           "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]})
+                .to_string(),
+            )
+            .await;
+            assert_eq!(
+                tools.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+                "lookup",
+                "{}",
+                preset.name
+            );
+        }
+
+        if preset.embeddings {
+            let embeddings = post(
+                &gateway.url("/v1/embeddings"),
+                json!({"model": format!("{}/embed-model", preset.name), "input": "x"}).to_string(),
+            )
+            .await;
+            assert_eq!(embeddings.status, 200, "{}", preset.name);
+            assert_eq!(embeddings.json()["object"], "list", "{}", preset.name);
+        }
     }
 }
 
@@ -66,6 +105,7 @@ async fn a_preset_that_refuses_unknown_fields_gets_no_stream_options_when_transl
                 ("anthropic-version", "2023-06-01"),
             ],
             json!({"model": model, "max_tokens": 64, "stream": true,
+                   "metadata": {"user_id": "end-user-7"},
                    "messages": [{"role": "user", "content": "x y"}]})
             .to_string(),
         )
@@ -79,7 +119,51 @@ async fn a_preset_that_refuses_unknown_fields_gets_no_stream_options_when_transl
             keeps_stream_options,
             "{model}: {sent}"
         );
+        // The family reads `max_tokens`; Mistral refuses `user`, Groq takes it.
+        assert_eq!(sent["max_tokens"], 64, "{model}: {sent}");
+        assert!(sent.get("max_completion_tokens").is_none(), "{model}: {sent}");
+        assert_eq!(sent.get("user").is_some(), keeps_stream_options, "{model}: {sent}");
+        assert_eq!(
+            answer
+                .header("x-sluice-dropped-params")
+                .is_some_and(|dropped| dropped.contains("user")),
+            !keeps_stream_options,
+            "{model}"
+        );
     }
+}
+
+#[tokio::test]
+async fn tools_for_a_preset_whose_models_call_none_are_refused_when_translated() {
+    let mock = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:
+  perplexity:
+    kind: perplexity
+    base_url: {}
+    api_key: k
+",
+        mock.base_url()
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let answer = post_with(
+        &gateway.url("/v1/messages"),
+        &[("content-type", "application/json")],
+        json!({"model": "perplexity/sonar", "max_tokens": 64,
+               "messages": [{"role": "user", "content": "x"}],
+               "tools": [{"name": "t", "input_schema": {"type": "object"}}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["type"], "error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("tools")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -28,14 +28,22 @@ pub fn encode_request(
 ) -> Result<Encoded, TranslateError> {
     match Dialect::of(kind) {
         Dialect::OpenAi => {
-            let mut encoded = openai::encode_request(request, model)?;
-            if let ProviderKind::Preset(preset) = kind
-                && !preset.stream_options
-                && request.stream
-            {
-                encoded.body = without_stream_options(&encoded.body)?;
+            let encoded = openai::encode_request(request, model)?;
+            match kind {
+                // OpenAI's reasoning models take only `max_completion_tokens`.
+                ProviderKind::Openai | ProviderKind::Azure => Ok(encoded),
+                ProviderKind::Preset(preset) => {
+                    if !preset.tools && !request.tools.is_empty() {
+                        return Err(TranslateError::Unsupported {
+                            param: "tools".to_string(),
+                            provider: preset.display_name,
+                            reason: "its models do not call tools".to_string(),
+                        });
+                    }
+                    with_family_quirks(encoded, preset.refuses)
+                }
+                _ => with_family_quirks(encoded, &[]),
             }
-            Ok(encoded)
         }
         Dialect::Anthropic => anthropic::encode_request(request, model),
         Dialect::Gemini => gemini::encode_request(request, model),
@@ -44,12 +52,25 @@ pub fn encode_request(
     }
 }
 
-/// Some OpenAI-compatible services refuse fields they do not know (Mistral answers 422
-/// to `stream_options`); they report stream usage without being asked.
-fn without_stream_options(body: &[u8]) -> Result<Vec<u8>, TranslateError> {
-    let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)?;
-    value.remove("stream_options");
-    Ok(serde_json::to_vec(&value)?)
+/// The OpenAI-compatible family reads `max_tokens` (Mistral has no
+/// `max_completion_tokens`, older servers ignore it), and some services refuse fields
+/// outright (Mistral answers 422 to any field it does not know).
+fn with_family_quirks(
+    mut encoded: Encoded,
+    refuses: &[&str],
+) -> Result<Encoded, TranslateError> {
+    let mut body: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&encoded.body)?;
+    if let Some(max_tokens) = body.remove("max_completion_tokens") {
+        body.insert("max_tokens".to_string(), max_tokens);
+    }
+    for field in refuses {
+        if body.remove(*field).is_some() && *field != "stream_options" {
+            encoded.dropped.push((*field).to_string());
+        }
+    }
+    encoded.body = serde_json::to_vec(&body)?;
+    Ok(encoded)
 }
 
 pub fn decode_response(dialect: Dialect, body: &[u8]) -> Result<ChatResponse, TranslateError> {
