@@ -170,3 +170,9 @@ def test_a_cut_stream_raises_instead_of_truncating(claude):
         ) as stream:
             for _ in stream.text_stream:
                 pass
+
+
+def test_models_list_in_the_anthropic_shape(claude):
+    ids = [model.id for model in claude.models.list()]
+    assert "mock/gpt-4o-mini" in ids
+    assert "smart" in ids

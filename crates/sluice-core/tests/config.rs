@@ -199,7 +199,10 @@ fn every_kind_is_checked_for_what_it_needs() {
     let cases = [
         ("kind: bedrock\n", "region"),
         ("kind: azure\n    api_key: k\n", "base_url"),
-        ("kind: azure\n    base_url: https://x.openai.azure.com\n", "entra"),
+        (
+            "kind: azure\n    base_url: https://x.openai.azure.com\n",
+            "entra",
+        ),
         ("kind: anthropic\n", "api_key"),
         ("kind: cohere\n", "api_key"),
         (
@@ -207,7 +210,10 @@ fn every_kind_is_checked_for_what_it_needs() {
             "`aws` does not apply",
         ),
         ("kind: groq\n", "api_key"),
-        ("kind: claude\n", "known: openai, openai-compatible, azure, anthropic"),
+        (
+            "kind: claude\n",
+            "known: openai, openai-compatible, azure, anthropic",
+        ),
     ];
     for (provider, expected) in cases {
         let (_, message) = error_of(&format!("providers:\n  x:\n    {provider}"));

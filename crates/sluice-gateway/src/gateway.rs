@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::HeaderValue;
 use sluice_core::config::{Config, ProviderKind};
 use sluice_mock::MockServer;
@@ -39,8 +38,8 @@ pub struct Gateway {
     direct_series: Vec<DirectSeries>,
     routes: HashMap<Arc<str>, RouteEntry>,
     pub(crate) max_body_bytes: usize,
-    /// `GET /v1/models`, rendered once.
-    pub(crate) models_json: Bytes,
+    /// `GET /v1/models`, rendered once in each dialect.
+    pub(crate) models: models::ModelLists,
     pub(crate) registry: Registry,
     /// Per endpoint, by `Endpoint as usize`.
     endpoint_metrics: [EndpointMetrics; Endpoint::ALL.len()],
@@ -169,7 +168,7 @@ impl Gateway {
             })
             .collect();
 
-        let models_json = models::render(&providers, config.routes.keys());
+        let models = models::render(&providers, config.routes.keys());
         Ok(Arc::new(Gateway {
             providers,
             provider_index,
@@ -177,7 +176,7 @@ impl Gateway {
             direct_series,
             routes,
             max_body_bytes: config.server.max_body_bytes,
-            models_json,
+            models,
             registry,
             endpoint_metrics: Endpoint::ALL.map(EndpointMetrics::new),
             _mocks: mocks,

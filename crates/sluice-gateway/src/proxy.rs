@@ -187,13 +187,55 @@ impl<'g> Exchange<'g> {
         refusal
     }
 
-    /// Finishes a response: the `x-sluice-*` headers and the overhead.
-    fn respond(self, mut response: Response, overhead: Duration) -> Response {
+    /// Sends a translated request whose answer is read whole. A provider's error answer
+    /// becomes the client's; a success gives its bytes and the time spent in the gateway
+    /// before sending.
+    async fn send_for_whole(
+        &self,
+        operation: Operation,
+        model: &str,
+        body: Vec<u8>,
+        limit: usize,
+    ) -> Result<(Bytes, Duration), Refusal<'g>> {
+        let (parts, upstream_body, before_upstream) = self
+            .send(operation, model, Bytes::from(body), &FORWARDED_HEADERS)
+            .await?;
+        if !parts.status.is_success() {
+            return Err(self.translated_error(&parts, upstream_body).await);
+        }
+        let bytes = read_upstream(upstream_body, limit, self.deadline())
+            .await
+            .map_err(|error| self.refuse(error, "upstream_invalid"))?;
+        Ok((bytes, before_upstream))
+    }
+
+    /// Finishes a response: the `x-sluice-*` headers (the dropped parameters of a
+    /// translated request among them) and the overhead.
+    fn respond(
+        self,
+        mut response: Response,
+        overhead: Duration,
+        dropped: Option<HeaderValue>,
+    ) -> Response {
         let headers = response.headers_mut();
         self.served_by.apply(headers);
         headers.insert(headers::OVERHEAD_US, overhead_header(overhead));
+        if let Some(dropped) = dropped {
+            headers.insert(headers::DROPPED_PARAMS, dropped);
+        }
         self.overhead.record(overhead);
         response
+    }
+
+    /// A translated answer that was read whole, re-encoded as `json`: counted as served.
+    fn respond_whole(
+        self,
+        json: Vec<u8>,
+        overhead: Duration,
+        dropped: Option<HeaderValue>,
+    ) -> Response {
+        self.series.finished(200, self.started.elapsed(), None);
+        self.respond(json_response(json), overhead, dropped)
     }
 
     fn completion(&self, status: StatusCode, in_flight: InFlight) -> Completion {
@@ -288,7 +330,7 @@ async fn pass_through<'g>(
     *response.status_mut() = status;
     copy_response_headers(&upstream_parts.headers, response.headers_mut());
     let overhead = before_upstream + answered.elapsed();
-    Ok(exchange.respond(response, overhead))
+    Ok(exchange.respond(response, overhead, None))
 }
 
 /// A chat in one dialect served by a provider of another.
@@ -302,13 +344,29 @@ async fn translate_chat<'g>(
     let provider = exchange.upstream.dialect;
     let request = codec::decode_request(client, body)
         .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
-    let stream = request.stream;
     let encoded = codec::encode_request(exchange.upstream.kind, &request, model)
         .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
     let dropped = dropped_header(&encoded.dropped);
+    if !request.stream {
+        let operation = Operation::Chat { stream: false };
+        let (bytes, before_upstream) = exchange
+            .send_for_whole(operation, model, encoded.body, MAX_ANSWER_BODY)
+            .await?;
+        let translating = Instant::now();
+        let mut answer = codec::decode_response(provider, &bytes)
+            .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
+        if answer.model.is_empty() {
+            answer.model = model.to_string();
+        }
+        let json = codec::encode_response(client, &answer);
+        // Reading the provider's body is upstream time; translating it is not.
+        let overhead = before_upstream + translating.elapsed();
+        return Ok(exchange.respond_whole(json, overhead, dropped));
+    }
+
     let (parts, upstream_body, before_upstream) = exchange
         .send(
-            Operation::Chat { stream },
+            Operation::Chat { stream: true },
             model,
             Bytes::from(encoded.body),
             &FORWARDED_HEADERS,
@@ -318,55 +376,22 @@ async fn translate_chat<'g>(
         return Err(exchange.translated_error(&parts, upstream_body).await);
     }
     let answered = Instant::now();
-    let mut response = if stream {
-        let translator = Translator::new(
-            codec::stream_decoder(provider, model),
-            codec::stream_encoder(client, stream_wants_usage(client, body)),
-        );
-        let body = ProxiedBody::new(
-            upstream_body,
-            exchange.deadline(),
-            Shape::Translated(Box::new(translator)),
-            exchange.completion(StatusCode::OK, in_flight),
-        );
-        let mut response = Response::new(Body::new(body));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        response
-    } else {
-        let bytes = read_upstream(upstream_body, MAX_ANSWER_BODY, exchange.deadline())
-            .await
-            .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
-        let translating = Instant::now();
-        let mut answer = codec::decode_response(provider, &bytes)
-            .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
-        if answer.model.is_empty() {
-            answer.model = model.to_string();
-        }
-        let json = codec::encode_response(client, &answer);
-        let mut response = json_response(json);
-        exchange
-            .series
-            .finished(200, exchange.started.elapsed(), None);
-        drop(in_flight);
-        // Reading the provider's body is upstream time; translating it is not.
-        let translate_time = translating.elapsed();
-        let overhead = before_upstream + translate_time;
-        if let Some(dropped) = dropped {
-            response
-                .headers_mut()
-                .insert(headers::DROPPED_PARAMS, dropped);
-        }
-        return Ok(exchange.respond(response, overhead));
-    };
-    if let Some(dropped) = dropped {
-        response
-            .headers_mut()
-            .insert(headers::DROPPED_PARAMS, dropped);
-    }
+    let translator = Translator::new(
+        codec::stream_decoder(provider, model),
+        codec::stream_encoder(client, stream_wants_usage(client, body)),
+    );
+    let body = ProxiedBody::new(
+        upstream_body,
+        exchange.deadline(),
+        Shape::Translated(Box::new(translator)),
+        exchange.completion(StatusCode::OK, in_flight),
+    );
+    let mut response = Response::new(Body::new(body));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     let overhead = before_upstream + answered.elapsed();
-    Ok(exchange.respond(response, overhead))
+    Ok(exchange.respond(response, overhead, dropped))
 }
 
 /// Embeddings for an OpenAI client from a provider with its own embeddings format.
@@ -380,20 +405,9 @@ async fn translate_embeddings<'g>(
     let encoded = codec::encode_embeddings_request(exchange.upstream.kind, &request, model)
         .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
     let dropped = dropped_header(&encoded.dropped);
-    let (parts, upstream_body, before_upstream) = exchange
-        .send(
-            Operation::Embeddings,
-            model,
-            Bytes::from(encoded.body),
-            &FORWARDED_HEADERS,
-        )
+    let (bytes, before_upstream) = exchange
+        .send_for_whole(Operation::Embeddings, model, encoded.body, MAX_ANSWER_BODY)
         .await?;
-    if !parts.status.is_success() {
-        return Err(exchange.translated_error(&parts, upstream_body).await);
-    }
-    let bytes = read_upstream(upstream_body, MAX_ANSWER_BODY, exchange.deadline())
-        .await
-        .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
     let translating = Instant::now();
     let mut answer = codec::decode_embeddings_response(exchange.upstream.kind, model, &bytes)
         .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
@@ -401,17 +415,8 @@ async fn translate_embeddings<'g>(
         answer.model = model.to_string();
     }
     let json = codec::encode_embeddings_response(&answer, request.encoding_format.as_deref());
-    exchange
-        .series
-        .finished(200, exchange.started.elapsed(), None);
     let overhead = before_upstream + translating.elapsed();
-    let mut response = json_response(json);
-    if let Some(dropped) = dropped {
-        response
-            .headers_mut()
-            .insert(headers::DROPPED_PARAMS, dropped);
-    }
-    Ok(exchange.respond(response, overhead))
+    Ok(exchange.respond_whole(json, overhead, dropped))
 }
 
 /// `POST /v1/messages/count_tokens` for a provider that counts tokens its own way.
@@ -420,34 +425,17 @@ async fn translate_count_tokens<'g>(
     body: &Bytes,
     model: &str,
 ) -> Result<Response, Refusal<'g>> {
-    let provider = exchange.upstream.dialect;
     let request = codec::decode_count_tokens_request(body)
         .map_err(|err| exchange.refuse(err.to_api_error(), "invalid_request"))?;
     let encoded = codec::encode_count_tokens_request(exchange.upstream.kind, &request, model)
         .map_err(|err| exchange.refuse(err.to_api_error(), "untranslatable"))?;
-    let (parts, upstream_body, before_upstream) = exchange
-        .send(
-            Operation::CountTokens,
-            model,
-            Bytes::from(encoded),
-            &FORWARDED_HEADERS,
-        )
+    let (bytes, before_upstream) = exchange
+        .send_for_whole(Operation::CountTokens, model, encoded, MAX_ERROR_BODY)
         .await?;
-    if !parts.status.is_success() {
-        return Err(exchange.translated_error(&parts, upstream_body).await);
-    }
-    let bytes = read_upstream(upstream_body, MAX_ERROR_BODY, exchange.deadline())
-        .await
-        .map_err(|error| exchange.refuse(error, "upstream_invalid"))?;
-    let tokens = codec::decode_count_tokens_response(provider, &bytes)
+    let tokens = codec::decode_count_tokens_response(exchange.upstream.dialect, &bytes)
         .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
-    exchange
-        .series
-        .finished(200, exchange.started.elapsed(), None);
-    Ok(exchange.respond(
-        json_response(codec::encode_count_tokens_response(tokens)),
-        before_upstream,
-    ))
+    let json = codec::encode_count_tokens_response(tokens);
+    Ok(exchange.respond_whole(json, before_upstream, None))
 }
 
 /// Whether an OpenAI client asked for usage in its stream (`stream_options`); an

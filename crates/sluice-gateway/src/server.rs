@@ -92,8 +92,11 @@ async fn timer_heartbeat(mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
-    json(gateway.models_json.clone())
+async fn models(State(gateway): State<Arc<Gateway>>, headers: http::HeaderMap) -> Response {
+    if headers.contains_key("anthropic-version") {
+        return json(gateway.models.anthropic.clone());
+    }
+    json(gateway.models.openai.clone())
 }
 
 async fn health() -> Response {

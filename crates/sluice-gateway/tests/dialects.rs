@@ -75,6 +75,7 @@ providers:
     kind: anthropic
     base_url: {root}
     api_key: sk-ant-provider-key
+    models: [claude-sonnet-4-5]
   gemini:
     kind: gemini
     base_url: {root}
@@ -925,4 +926,26 @@ async fn a_conversation_with_tool_results_translates_to_every_dialect() {
             "{model}: {content}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_model_list_answers_in_the_anthropic_shape_to_anthropic_clients() {
+    let setup = setup(MockSettings::default()).await;
+    let openai = get(&setup.gateway.url("/v1/models")).await.json();
+    assert_eq!(openai["object"], "list");
+    let response = send(
+        http::Method::GET,
+        &setup.gateway.url("/anthropic/v1/models"),
+        &[("anthropic-version", "2023-06-01")],
+        bytes::Bytes::new(),
+    )
+    .await
+    .expect("answered");
+    let anthropic = collect(response).await.json();
+    assert_eq!(anthropic["has_more"], false);
+    assert_eq!(anthropic["data"][0]["type"], "model");
+    assert_eq!(anthropic["data"][0]["id"], "anthropic/claude-sonnet-4-5");
+    assert_eq!(anthropic["first_id"], "anthropic/claude-sonnet-4-5");
+    assert!(anthropic.get("object").is_none());
+    assert_eq!(openai["data"][0]["id"], "anthropic/claude-sonnet-4-5");
 }

@@ -57,7 +57,12 @@ async fn every_preset_serves_chat_streams_tools_and_embeddings_with_its_key() {
         .await;
         assert_eq!(stream.status, 200, "{}", preset.name);
         let data = sse_data(&stream.body);
-        assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{}", preset.name);
+        assert_eq!(
+            data.last().map(String::as_str),
+            Some("[DONE]"),
+            "{}",
+            preset.name
+        );
 
         if preset.tools {
             let tools = post(
@@ -112,8 +117,8 @@ async fn a_preset_that_refuses_unknown_fields_gets_no_stream_options_when_transl
         .await;
         assert_eq!(answer.status, 200, "{model}: {}", answer.text());
         let received = mock.received();
-        let sent: Value = serde_json::from_slice(&received.last().expect("request").body)
-            .expect("json");
+        let sent: Value =
+            serde_json::from_slice(&received.last().expect("request").body).expect("json");
         assert_eq!(
             sent.get("stream_options").is_some(),
             keeps_stream_options,
@@ -121,8 +126,15 @@ async fn a_preset_that_refuses_unknown_fields_gets_no_stream_options_when_transl
         );
         // The family reads `max_tokens`; Mistral refuses `user`, Groq takes it.
         assert_eq!(sent["max_tokens"], 64, "{model}: {sent}");
-        assert!(sent.get("max_completion_tokens").is_none(), "{model}: {sent}");
-        assert_eq!(sent.get("user").is_some(), keeps_stream_options, "{model}: {sent}");
+        assert!(
+            sent.get("max_completion_tokens").is_none(),
+            "{model}: {sent}"
+        );
+        assert_eq!(
+            sent.get("user").is_some(),
+            keeps_stream_options,
+            "{model}: {sent}"
+        );
         assert_eq!(
             answer
                 .header("x-sluice-dropped-params")

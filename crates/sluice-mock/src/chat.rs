@@ -81,6 +81,28 @@ impl PromptTally {
             .prompt_tokens
             .saturating_add(tokens::count(&tools.to_string()));
     }
+
+    /// The [`ChatRequest`] a dialect's parser hands to the shared answer logic, with the
+    /// tally's counts and texts and OpenAI's default `stream_options` (the other dialects
+    /// have none), so every parser ends the same way.
+    pub fn into_chat_request(
+        self,
+        model: String,
+        stream: bool,
+        max_tokens: Option<u64>,
+        tool_call: Option<ToolCall>,
+    ) -> ChatRequest {
+        ChatRequest {
+            model,
+            stream,
+            stream_options: StreamOptions::default(),
+            max_tokens,
+            prompt_tokens: self.prompt_tokens,
+            last_user_text: self.last_user_text,
+            prompt_text: self.prompt_text,
+            tool_call,
+        }
+    }
 }
 
 /// `stream_options`, with OpenAI's defaults.
@@ -334,8 +356,9 @@ fn message_text(message: &Map<String, Value>) -> String {
     }
 }
 
-/// Words of the function names and arguments of an assistant message's tool calls.
-fn tool_calls_tokens(message: &Map<String, Value>) -> u64 {
+/// Words of the function names and arguments of an assistant message's tool calls
+/// (OpenAI's `tool_calls` shape, which Cohere's v2 messages share).
+pub(crate) fn tool_calls_tokens(message: &Map<String, Value>) -> u64 {
     let Some(calls) = message.get("tool_calls").and_then(Value::as_array) else {
         return 0;
     };

@@ -134,6 +134,15 @@ impl Timing {
             self.between_tokens
         }
     }
+
+    /// Queues the wait before token `index`, if there is one: the pacing step every
+    /// dialect's stream plan takes before each token frame.
+    pub fn wait_before(&self, index: usize, steps: &mut VecDeque<Step>) {
+        let delay = self.before(index);
+        if !delay.is_zero() {
+            steps.push_back(Step::Wait(delay));
+        }
+    }
 }
 
 /// Where a body fault falls in a stream of token frames, so every dialect cuts and
@@ -184,16 +193,28 @@ impl StreamFault {
     }
 
     /// Plays the fault due before token `index` (`tokens` for "after the last token"):
-    /// pushes the malformed frame, or the cut. Returns true when the stream ends here.
+    /// pushes the malformed SSE frame, or the cut. Returns true when the stream ends here.
     pub fn before_token(&self, index: usize, steps: &mut VecDeque<Step>) -> bool {
+        self.before_token_framed(index, steps, || {
+            Bytes::from_static(faults::MALFORMED_FRAME.as_bytes())
+        })
+    }
+
+    /// [`Self::before_token`] for a framing other than SSE: `garbage` makes the malformed
+    /// frame in that framing (a well-framed event whose payload is not JSON), so the
+    /// garbage lands where every other dialect's does.
+    pub fn before_token_framed(
+        &self,
+        index: usize,
+        steps: &mut VecDeque<Step>,
+        garbage: impl FnOnce() -> Bytes,
+    ) -> bool {
         if self.cut_at == Some(index) {
             steps.push_back(Step::Cut);
             return true;
         }
         if self.garbage_at == Some(index) {
-            steps.push_back(Step::Frame(Bytes::from_static(
-                faults::MALFORMED_FRAME.as_bytes(),
-            )));
+            steps.push_back(Step::Frame(garbage()));
         }
         false
     }
@@ -260,10 +281,7 @@ fn plan(
         if stream_fault.before_token(i, &mut steps) {
             return steps;
         }
-        let delay = timing.before(i);
-        if !delay.is_zero() {
-            steps.push_back(Step::Wait(delay));
-        }
+        timing.wait_before(i, &mut steps);
         let delta = match &c.tool {
             Some(_) => Delta {
                 tool_calls: Some([ToolCallDelta {

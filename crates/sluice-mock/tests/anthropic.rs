@@ -2,11 +2,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use common::*;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde_json::{Value, json};
 use sluice_mock::{MockServer, MockSettings};
 
@@ -16,49 +16,15 @@ fn messages_url(server: &MockServer) -> String {
     format!("{}/messages", server.base_url())
 }
 
-/// Sends `body` with exactly `headers` (plus a JSON content type).
-async fn post_with(
-    http: &HttpClient,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &Value,
-) -> http::Response<hyper::body::Incoming> {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(url)
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("request");
-    http.request(request).await.expect("response")
-}
-
-async fn read(response: http::Response<hyper::body::Incoming>) -> Reply {
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
-}
-
 const AUTHED: &[(&str, &str)] = &[("x-api-key", "sk-ant-test"), ("anthropic-version", VERSION)];
 
 async fn post(http: &HttpClient, server: &MockServer, body: &Value) -> Reply {
-    read(post_with(http, &messages_url(server), AUTHED, body).await).await
+    read_reply(post_json_raw(http, &messages_url(server), AUTHED, body).await).await
 }
 
 fn ask(text: &str) -> Value {
     json!({"model": "claude-test", "max_tokens": 64,
            "messages": [{"role": "user", "content": text}]})
-}
-
-fn streaming(mut body: Value) -> Value {
-    body["stream"] = json!(true);
-    body
 }
 
 fn weather_tools(mut body: Value) -> Value {
@@ -70,26 +36,6 @@ fn weather_tools(mut body: Value) -> Value {
         }, "required": ["location"]}
     }]);
     body
-}
-
-/// `(event name, data)` of each SSE event; every event must name itself in both.
-fn named_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|event| !event.is_empty())
-        .map(|event| {
-            let (name_line, data_line) = event.split_once('\n').expect("two lines");
-            let name = name_line.strip_prefix("event: ").expect("event line");
-            let data: Value =
-                serde_json::from_str(data_line.strip_prefix("data: ").expect("data line"))
-                    .expect("JSON data");
-            assert_eq!(data["type"], name, "{event}");
-            (name.to_owned(), data)
-        })
-        .collect()
-}
-
-fn names(events: &[(String, Value)]) -> Vec<&str> {
-    events.iter().map(|(name, _)| name.as_str()).collect()
 }
 
 #[tokio::test]
@@ -139,7 +85,7 @@ async fn stream_event_sequence_matches_the_whole_answer() {
     let whole = post(&http, &server, &ask("the quick brown fox"))
         .await
         .json();
-    let reply = post(&http, &server, &streaming(ask("the quick brown fox"))).await;
+    let reply = post(&http, &server, &with_stream(ask("the quick brown fox"))).await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.header("content-type"),
@@ -147,7 +93,7 @@ async fn stream_event_sequence_matches_the_whole_answer() {
     );
     let events = named_events(std::str::from_utf8(&reply.body).unwrap());
     assert_eq!(
-        names(&events),
+        event_names(&events),
         vec![
             "message_start",
             "content_block_start",
@@ -206,7 +152,7 @@ async fn tool_use_whole_and_streamed() {
     assert_eq!(block["name"], "get_weather");
     assert_eq!(block["input"], json!({"location": "mock", "unit": "c"}));
 
-    let reply = post(&http, &server, &streaming(weather_tools(ask("weather?")))).await;
+    let reply = post(&http, &server, &with_stream(weather_tools(ask("weather?")))).await;
     let events = named_events(std::str::from_utf8(&reply.body).unwrap());
     assert_eq!(
         events[1].1["content_block"],
@@ -261,7 +207,7 @@ async fn thinking_block_whole_and_streamed() {
     assert_eq!(whole["content"][1]["text"], "think about it");
 
     let events = named_events(
-        std::str::from_utf8(&post(&http, &server, &streaming(body)).await.body).unwrap(),
+        std::str::from_utf8(&post(&http, &server, &with_stream(body)).await.body).unwrap(),
     );
     let thought: String = events
         .iter()
@@ -291,7 +237,7 @@ async fn count_tokens_matches_usage() {
     let usage = post(&http, &server, &body).await.json()["usage"]["input_tokens"].clone();
     body.as_object_mut().unwrap().remove("max_tokens");
     let url = format!("{}/messages/count_tokens", server.base_url());
-    let reply = read(post_with(&http, &url, AUTHED, &body).await).await;
+    let reply = read_reply(post_json_raw(&http, &url, AUTHED, &body).await).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), json!({"input_tokens": usage}));
 }
@@ -302,7 +248,8 @@ async fn auth_and_validation_errors() {
     let http = client();
     let url = messages_url(&server);
     let no_key =
-        read(post_with(&http, &url, &[("anthropic-version", VERSION)], &ask("hi")).await).await;
+        read_reply(post_json_raw(&http, &url, &[("anthropic-version", VERSION)], &ask("hi")).await)
+            .await;
     assert_eq!(no_key.status, 401);
     assert_eq!(no_key.json()["type"], "error");
     assert_eq!(no_key.json()["error"]["type"], "authentication_error");
@@ -312,13 +259,14 @@ async fn auth_and_validation_errors() {
         ("anthropic-version", VERSION),
     ];
     assert_eq!(
-        read(post_with(&http, &url, &bearer, &ask("hi")).await)
+        read_reply(post_json_raw(&http, &url, &bearer, &ask("hi")).await)
             .await
             .status,
         200
     );
 
-    let no_version = read(post_with(&http, &url, &[("x-api-key", "k")], &ask("hi")).await).await;
+    let no_version =
+        read_reply(post_json_raw(&http, &url, &[("x-api-key", "k")], &ask("hi")).await).await;
     assert_eq!(no_version.status, 400);
     assert_eq!(no_version.json()["error"]["type"], "invalid_request_error");
     assert!(
@@ -383,12 +331,12 @@ async fn status_faults_in_anthropic_envelope() {
         (529, "overloaded_error"),
         (500, "api_error"),
     ] {
-        let server = start(settings(json!({
-            "faults": [{"kind": "status", "rate": 1.0, "status": status, "retry_after": 5}]
-        })))
+        let server = start_with_fault(
+            json!({"kind": "status", "rate": 1.0, "status": status, "retry_after": 5}),
+        )
         .await;
         // A stream asked for gets the status at once, as the API answers an overloaded stream.
-        let reply = post(&client(), &server, &streaming(ask("hi"))).await;
+        let reply = post(&client(), &server, &with_stream(ask("hi"))).await;
         assert_eq!(reply.status, status);
         assert_eq!(reply.header("retry-after"), Some("5"));
         assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -403,15 +351,13 @@ async fn status_faults_in_anthropic_envelope() {
 
 #[tokio::test]
 async fn body_faults_in_streams() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "cut_stream", "rate": 1.0, "after_tokens": 2}]
-    })))
-    .await;
-    let response = post_with(
+    let server =
+        start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
+    let response = post_json_raw(
         &client(),
         &messages_url(&server),
         AUTHED,
-        &streaming(ask("one two three four five")),
+        &with_stream(ask("one two three four five")),
     )
     .await;
     let frames = read_frames(response).await;
@@ -422,14 +368,11 @@ async fn body_faults_in_streams() {
         .filter(|(n, _)| n == "content_block_delta")
         .count();
     assert_eq!(deltas, 2);
-    assert!(!names(&events).contains(&"message_stop"));
+    assert!(!event_names(&events).contains(&"message_stop"));
     assert_eq!(server.stats().streams_completed(), 0);
 
-    let server = start(settings(
-        json!({"faults": [{"kind": "malformed_json", "rate": 1.0}]}),
-    ))
-    .await;
-    let reply = post(&client(), &server, &streaming(ask("one two three four"))).await;
+    let server = start_with_fault(json!({"kind": "malformed_json", "rate": 1.0})).await;
+    let reply = post(&client(), &server, &with_stream(ask("one two three four"))).await;
     let text = String::from_utf8(reply.body.to_vec()).unwrap();
     assert!(text.contains("data: {not json\n\n"));
     assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
@@ -437,50 +380,32 @@ async fn body_faults_in_streams() {
 
 #[tokio::test]
 async fn stream_is_paced_by_the_latency_settings() {
-    let server = start(settings(json!({
-        "latency": "50ms", "first_token": "120ms", "between_tokens": "60ms"
-    })))
-    .await;
+    let server = start_paced().await;
     let started = Instant::now();
-    let response = post_with(
+    let response = post_json_raw(
         &client(),
         &messages_url(&server),
         AUTHED,
-        &streaming(ask("w1 w2 w3")),
+        &with_stream(ask("w1 w2 w3")),
     )
     .await;
     let headers_at = Instant::now();
-    assert!(headers_at - started >= Duration::from_millis(50));
     let frames = read_frames(response).await;
-    assert!(frames.error.is_none());
     // message_start, content_block_start, ping, 3 deltas, stop, message_delta, message_stop
     assert_eq!(frames.frames.len(), 9);
-    let at = |i: usize| frames.frames[i].0;
-    assert!(
-        at(3) - headers_at >= Duration::from_millis(80),
-        "first_token delay"
-    );
-    for i in 4..=5 {
-        assert!(
-            at(i) - at(i - 1) >= Duration::from_millis(30),
-            "gap before token {i}"
-        );
-    }
-    assert!(at(5) - started >= Duration::from_millis(50 + 120 + 2 * 60));
+    assert_paced_three_tokens(&frames, started, headers_at, 3);
 }
 
 #[tokio::test]
 async fn stream_error_is_an_error_event_midway() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "stream_error", "rate": 1.0, "after_tokens": 2}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "stream_error", "rate": 1.0, "after_tokens": 2})).await;
     let http = client();
-    let response = post_with(
+    let response = post_json_raw(
         &http,
         &messages_url(&server),
         AUTHED,
-        &streaming(ask("one two three four")),
+        &with_stream(ask("one two three four")),
     )
     .await;
     assert_eq!(response.status(), 200);
@@ -491,7 +416,7 @@ async fn stream_error_is_an_error_event_midway() {
     );
     let events = named_events(&frames.text());
     assert_eq!(
-        names(&events),
+        event_names(&events),
         vec![
             "message_start",
             "content_block_start",

@@ -2,11 +2,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
 use common::*;
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use sluice_mock::{MockServer, MockSettings};
 
@@ -28,29 +26,9 @@ fn ask(text: &str) -> Value {
     json!({"messages": [{"role": "user", "content": text}]})
 }
 
-fn streaming(mut body: Value) -> Value {
-    body["stream"] = json!(true);
-    body
-}
-
 /// Sends `body` with exactly `headers` (plus a JSON content type).
 async fn post_with(http: &HttpClient, url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(url)
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("request");
-    let (parts, body) = http.request(request).await.expect("response").into_parts();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
+    read_reply(post_json_raw(http, url, headers, body).await).await
 }
 
 const API_KEY: &[(&str, &str)] = &[("api-key", "azure-key")];
@@ -103,7 +81,7 @@ async fn stream_matches_the_whole_answer() {
         &http,
         &chat(&server),
         API_KEY,
-        &streaming(ask("one two three")),
+        &with_stream(ask("one two three")),
     )
     .await;
     assert_eq!(reply.status, 200);
@@ -127,7 +105,7 @@ async fn stream_matches_the_whole_answer() {
 #[tokio::test]
 async fn tool_call_arguments_reassemble() {
     let server = start(MockSettings::default()).await;
-    let mut body = streaming(ask("weather?"));
+    let mut body = with_stream(ask("weather?"));
     body["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
     let reply = post_with(&client(), &chat(&server), API_KEY, &body).await;
@@ -192,10 +170,9 @@ async fn api_version_auth_and_validation_errors() {
 
 #[tokio::test]
 async fn status_faults_in_azure_envelope() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "status", "rate": 1.0, "status": 429, "retry_after": 6}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "status", "rate": 1.0, "status": 429, "retry_after": 6}))
+            .await;
     let reply = post_with(&client(), &chat(&server), API_KEY, &ask("hi")).await;
     assert_eq!(reply.status, 429);
     assert_eq!(reply.header("retry-after"), Some("6"));
@@ -212,10 +189,7 @@ async fn status_faults_in_azure_envelope() {
 
 #[tokio::test]
 async fn malformed_whole_answer_stays_malformed() {
-    let server = start(settings(
-        json!({"faults": [{"kind": "malformed_json", "rate": 1.0}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "malformed_json", "rate": 1.0})).await;
     let reply = post_with(&client(), &chat(&server), API_KEY, &ask("hi")).await;
     assert_eq!(reply.status, 200);
     assert!(serde_json::from_slice::<Value>(&reply.body).is_err());
@@ -223,35 +197,19 @@ async fn malformed_whole_answer_stays_malformed() {
 
 #[tokio::test]
 async fn stream_is_paced_by_the_latency_settings() {
-    let server = start(settings(json!({
-        "latency": "50ms", "first_token": "120ms", "between_tokens": "60ms"
-    })))
-    .await;
+    let server = start_paced().await;
     let started = Instant::now();
     let response = send(
         &client(),
         "POST",
         &chat(&server),
-        streaming(ask("w1 w2 w3")).to_string(),
+        with_stream(ask("w1 w2 w3")).to_string(),
     )
     .await
     .unwrap();
     let headers_at = Instant::now();
-    assert!(headers_at - started >= Duration::from_millis(50));
     let frames = read_frames(response).await;
-    assert!(frames.error.is_none());
     // role, 3 tokens, finish, [DONE]
     assert_eq!(frames.frames.len(), 6);
-    let at = |i: usize| frames.frames[i].0;
-    assert!(
-        at(1) - headers_at >= Duration::from_millis(80),
-        "first_token delay"
-    );
-    for i in 2..=3 {
-        assert!(
-            at(i) - at(i - 1) >= Duration::from_millis(30),
-            "gap before token {i}"
-        );
-    }
-    assert!(at(3) - started >= Duration::from_millis(50 + 120 + 2 * 60));
+    assert_paced_three_tokens(&frames, started, headers_at, 1);
 }

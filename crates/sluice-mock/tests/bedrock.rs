@@ -50,13 +50,7 @@ async fn post_signed(
 }
 
 async fn call_signed(client: &HttpClient, url: &str, body: &Value) -> Reply {
-    let response = post_signed(client, url, Some(&sigv4("us-east-1")), body).await;
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    read_reply(post_signed(client, url, Some(&sigv4("us-east-1")), body).await).await
 }
 
 fn ask(text: &str) -> Value {
@@ -217,7 +211,7 @@ async fn converse_stream_frames() {
     );
     let frames = read_frames(response).await;
     assert!(frames.error.is_none());
-    let body: Vec<u8> = frames.frames.iter().flat_map(|(_, b)| b.to_vec()).collect();
+    let body: Vec<u8> = frames.bytes();
     let messages = decode(&body);
     assert_eq!(
         event_types(&messages),
@@ -373,10 +367,9 @@ async fn validation_errors() {
 
 #[tokio::test]
 async fn status_fault_in_bedrock_format() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "status", "rate": 1.0, "status": 429, "retry_after": 3}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "status", "rate": 1.0, "status": 429, "retry_after": 3}))
+            .await;
     let reply = call_signed(&client(), &url(&server, MODEL, "converse"), &ask("hi")).await;
     assert_eq!(reply.status, 429);
     assert_eq!(
@@ -393,10 +386,8 @@ async fn status_fault_in_bedrock_format() {
 
 #[tokio::test]
 async fn cut_stream_aborts_the_body() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "cut_stream", "rate": 1.0, "after_tokens": 2}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
     let response = post_signed(
         &client(),
         &url(&server, MODEL, "converse-stream"),
@@ -406,7 +397,7 @@ async fn cut_stream_aborts_the_body() {
     .await;
     let frames = read_frames(response).await;
     assert!(frames.error.is_some(), "the body ends in an error");
-    let body: Vec<u8> = frames.frames.iter().flat_map(|(_, b)| b.to_vec()).collect();
+    let body: Vec<u8> = frames.bytes();
     assert_eq!(
         event_types(&decode(&body)),
         ["messageStart", "contentBlockDelta", "contentBlockDelta"]
@@ -419,9 +410,9 @@ async fn stream_error_is_an_exception_message() {
         (429, "throttlingException"),
         (529, "modelStreamErrorException"),
     ] {
-        let server = start(settings(json!({
-            "faults": [{"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": status}]
-        })))
+        let server = start_with_fault(
+            json!({"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": status}),
+        )
         .await;
         let response = post_signed(
             &client(),
@@ -432,7 +423,7 @@ async fn stream_error_is_an_exception_message() {
         .await;
         let frames = read_frames(response).await;
         assert!(frames.error.is_none(), "the body ends cleanly");
-        let body: Vec<u8> = frames.frames.iter().flat_map(|(_, b)| b.to_vec()).collect();
+        let body: Vec<u8> = frames.bytes();
         let messages = decode(&body);
         assert_eq!(
             event_types(&messages),
@@ -489,10 +480,7 @@ async fn invoke_embeddings() {
 
 #[tokio::test]
 async fn malformed_fault_is_a_well_framed_bad_payload() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "malformed_json", "rate": 1.0}]
-    })))
-    .await;
+    let server = start_with_fault(json!({"kind": "malformed_json", "rate": 1.0})).await;
     let response = post_signed(
         &client(),
         &url(&server, MODEL, "converse-stream"),

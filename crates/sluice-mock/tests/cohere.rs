@@ -2,11 +2,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
 use common::*;
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use sluice_mock::{MockServer, MockSettings};
 
@@ -27,11 +25,6 @@ fn ask(text: &str) -> Value {
     json!({"model": "command-test", "messages": [{"role": "user", "content": text}]})
 }
 
-fn streaming(mut body: Value) -> Value {
-    body["stream"] = json!(true);
-    body
-}
-
 fn weather_tools(mut body: Value) -> Value {
     body["tools"] = json!([{"type": "function", "function": {
         "name": "get_weather",
@@ -43,38 +36,7 @@ fn weather_tools(mut body: Value) -> Value {
 }
 
 async fn post_unauthenticated(http: &HttpClient, url: &str, body: &Value) -> Reply {
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("request");
-    let (parts, body) = http.request(request).await.expect("response").into_parts();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
-}
-
-/// `(event name, data)` of each SSE event; every event must name itself in both.
-fn named_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|event| !event.is_empty())
-        .map(|event| {
-            let (name_line, data_line) = event.split_once('\n').expect("two lines");
-            let name = name_line.strip_prefix("event: ").expect("event line");
-            let data: Value =
-                serde_json::from_str(data_line.strip_prefix("data: ").expect("data line"))
-                    .expect("JSON data");
-            assert_eq!(data["type"], name, "{event}");
-            (name.to_owned(), data)
-        })
-        .collect()
-}
-
-fn names(events: &[(String, Value)]) -> Vec<&str> {
-    events.iter().map(|(name, _)| name.as_str()).collect()
+    read_reply(post_json_raw(http, url, &[], body).await).await
 }
 
 #[tokio::test]
@@ -114,7 +76,7 @@ async fn stream_event_sequence_matches_the_whole_answer() {
     let whole = post_json(&http, &chat_v2(&server), &ask("tell me"))
         .await
         .json();
-    let reply = post_json(&http, &chat_v2(&server), &streaming(ask("tell me"))).await;
+    let reply = post_json(&http, &chat_v2(&server), &with_stream(ask("tell me"))).await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.header("content-type"),
@@ -122,7 +84,7 @@ async fn stream_event_sequence_matches_the_whole_answer() {
     );
     let events = named_events(std::str::from_utf8(&reply.body).unwrap());
     assert_eq!(
-        names(&events),
+        event_names(&events),
         vec![
             "message-start",
             "content-start",
@@ -187,11 +149,11 @@ async fn tool_calls_whole_and_streamed() {
     let reply = post_json(
         &http,
         &chat_v2(&server),
-        &streaming(weather_tools(ask("weather?"))),
+        &with_stream(weather_tools(ask("weather?"))),
     )
     .await;
     let events = named_events(std::str::from_utf8(&reply.body).unwrap());
-    let sequence = names(&events);
+    let sequence = event_names(&events);
     let first_call = sequence
         .iter()
         .position(|n| *n == "tool-call-start")
@@ -307,9 +269,9 @@ async fn auth_and_validation_errors() {
 #[tokio::test]
 async fn status_faults_in_cohere_envelope() {
     for status in [429, 500, 422] {
-        let server = start(settings(json!({
-            "faults": [{"kind": "status", "rate": 1.0, "status": status, "retry_after": 4}]
-        })))
+        let server = start_with_fault(
+            json!({"kind": "status", "rate": 1.0, "status": status, "retry_after": 4}),
+        )
         .await;
         let reply = post_json(&client(), &chat_v2(&server), &ask("hi")).await;
         assert_eq!(reply.status, status);
@@ -322,15 +284,13 @@ async fn status_faults_in_cohere_envelope() {
 
 #[tokio::test]
 async fn cut_stream_and_malformed() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "cut_stream", "rate": 1.0, "after_tokens": 1}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 1})).await;
     let response = send(
         &client(),
         "POST",
         &chat_v2(&server),
-        streaming(ask("one two three")).to_string(),
+        with_stream(ask("one two three")).to_string(),
     )
     .await
     .unwrap();
@@ -338,14 +298,11 @@ async fn cut_stream_and_malformed() {
     assert!(frames.error.is_some());
     let events = named_events(&frames.text());
     assert_eq!(
-        names(&events),
+        event_names(&events),
         vec!["message-start", "content-start", "content-delta"]
     );
 
-    let server = start(settings(
-        json!({"faults": [{"kind": "malformed_json", "rate": 1.0}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "malformed_json", "rate": 1.0})).await;
     let whole = post_json(&client(), &chat_v2(&server), &ask("hi")).await;
     assert_eq!(whole.status, 200);
     assert!(serde_json::from_slice::<Value>(&whole.body).is_err());
@@ -353,57 +310,41 @@ async fn cut_stream_and_malformed() {
 
 #[tokio::test]
 async fn stream_is_paced_by_the_latency_settings() {
-    let server = start(settings(json!({
-        "latency": "50ms", "first_token": "120ms", "between_tokens": "60ms"
-    })))
-    .await;
+    let server = start_paced().await;
     let started = Instant::now();
     let response = send(
         &client(),
         "POST",
         &chat_v2(&server),
-        streaming(ask("w1 w2 w3")).to_string(),
+        with_stream(ask("w1 w2 w3")).to_string(),
     )
     .await
     .unwrap();
     let headers_at = Instant::now();
-    assert!(headers_at - started >= Duration::from_millis(50));
     let frames = read_frames(response).await;
-    assert!(frames.error.is_none());
     // message-start, content-start, 3 deltas, content-end, message-end
     assert_eq!(frames.frames.len(), 7);
-    let at = |i: usize| frames.frames[i].0;
-    assert!(
-        at(2) - headers_at >= Duration::from_millis(80),
-        "first_token delay"
-    );
-    for i in 3..=4 {
-        assert!(
-            at(i) - at(i - 1) >= Duration::from_millis(30),
-            "gap before token {i}"
-        );
-    }
-    assert!(at(4) - started >= Duration::from_millis(50 + 120 + 2 * 60));
+    assert_paced_three_tokens(&frames, started, headers_at, 2);
 }
 
 #[tokio::test]
 async fn stream_error_without_an_error_event_is_a_cut() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": 500}]
-    })))
+    let server = start_with_fault(
+        json!({"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": 500}),
+    )
     .await;
     let response = send(
         &client(),
         "POST",
         &chat_v2(&server),
-        streaming(ask("one two three")).to_string(),
+        with_stream(ask("one two three")).to_string(),
     )
     .await
     .unwrap();
     let frames = read_frames(response).await;
     assert!(frames.error.is_some());
     let events = named_events(&frames.text());
-    assert_eq!(names(&events).last(), Some(&"content-delta"));
+    assert_eq!(event_names(&events).last(), Some(&"content-delta"));
 
     let whole = post_json(&client(), &chat_v2(&server), &ask("hi")).await;
     assert_eq!(whole.status, 500);

@@ -26,10 +26,9 @@ fn raw_request(body: &str) -> String {
 
 #[tokio::test]
 async fn status_fault_with_retry_after() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "status", "rate": 1.0, "status": 429, "retry_after": 7}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "status", "rate": 1.0, "status": 429, "retry_after": 7}))
+            .await;
     let reply = post_json(&client(), &chat_url(&server), &user("hi")).await;
     assert_eq!(reply.status, 429);
     assert_eq!(reply.header("retry-after"), Some("7"));
@@ -52,10 +51,8 @@ async fn status_faults_of_other_kinds() {
             json!("server_is_overloaded"),
         ),
     ] {
-        let server = start(settings(json!({
-            "faults": [{"kind": "status", "rate": 1.0, "status": status}]
-        })))
-        .await;
+        let server =
+            start_with_fault(json!({"kind": "status", "rate": 1.0, "status": status})).await;
         let reply = post_json(&client(), &chat_url(&server), &user("hi")).await;
         assert_eq!(reply.status, status);
         assert!(reply.header("retry-after").is_none());
@@ -87,10 +84,7 @@ async fn fault_draws_are_seeded() {
 
 #[tokio::test]
 async fn reset_is_a_connection_error() {
-    let server = start(settings(
-        json!({"faults": [{"kind": "reset", "rate": 1.0}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "reset", "rate": 1.0})).await;
     let result = send(
         &client(),
         "POST",
@@ -104,10 +98,7 @@ async fn reset_is_a_connection_error() {
 
 #[tokio::test]
 async fn reset_is_a_real_rst() {
-    let server = start(settings(
-        json!({"faults": [{"kind": "reset", "rate": 1.0}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "reset", "rate": 1.0})).await;
     let mut socket = TcpStream::connect(server.addr()).await.unwrap();
     socket
         .write_all(raw_request(&user("hi").to_string()).as_bytes())
@@ -143,10 +134,8 @@ async fn keep_alive_survives_normal_requests_after_a_reset() {
 
 #[tokio::test]
 async fn cut_stream_stops_after_n_tokens() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "cut_stream", "rate": 1.0, "after_tokens": 2}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
     let response = send(
         &client(),
         "POST",
@@ -175,10 +164,7 @@ async fn cut_stream_stops_after_n_tokens() {
 
 #[tokio::test]
 async fn cut_whole_response_sends_half() {
-    let server = start(settings(
-        json!({"faults": [{"kind": "cut_stream", "rate": 1.0}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "cut_stream", "rate": 1.0})).await;
     let response = send(
         &client(),
         "POST",
@@ -201,10 +187,7 @@ async fn cut_whole_response_sends_half() {
 
 #[tokio::test]
 async fn malformed_json_whole_and_streamed() {
-    let server = start(settings(
-        json!({"faults": [{"kind": "malformed_json", "rate": 1.0}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "malformed_json", "rate": 1.0})).await;
     let http = client();
     let whole = post_json(&http, &chat_url(&server), &user("hi")).await;
     assert_eq!(whole.status, 200);
@@ -227,10 +210,7 @@ async fn malformed_json_whole_and_streamed() {
 
 #[tokio::test]
 async fn stall_delays_then_answers() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "stall", "rate": 1.0, "duration": "300ms"}]
-    })))
-    .await;
+    let server = start_with_fault(json!({"kind": "stall", "rate": 1.0, "duration": "300ms"})).await;
     let started = Instant::now();
     let reply = post_json(&client(), &chat_url(&server), &user("patience")).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -241,10 +221,7 @@ async fn stall_delays_then_answers() {
 
 #[tokio::test]
 async fn giving_up_during_a_stall_is_a_disconnect() {
-    let server = start(settings(
-        json!({"faults": [{"kind": "stall", "rate": 1.0, "duration": "1h"}]}),
-    ))
-    .await;
+    let server = start_with_fault(json!({"kind": "stall", "rate": 1.0, "duration": "1h"})).await;
     let mut socket = TcpStream::connect(server.addr()).await.unwrap();
     socket
         .write_all(raw_request(&user("hello?").to_string()).as_bytes())

@@ -3,9 +3,7 @@
 mod common;
 
 use base64::Engine as _;
-use bytes::Bytes;
 use common::*;
-use http_body_util::Full;
 use serde_json::{Value, json};
 use sluice_mock::MockServer;
 
@@ -26,39 +24,8 @@ fn vertex_url(server: &MockServer, action: &str) -> String {
     )
 }
 
-/// Sends `body` with the given headers (and no others but content-type).
-async fn post_with(
-    client: &HttpClient,
-    url: &str,
-    headers: &[(&str, &str)],
-    content_type: &str,
-    body: impl Into<Bytes>,
-) -> http::Response<hyper::body::Incoming> {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(url)
-        .header("content-type", content_type);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    client
-        .request(request.body(Full::new(body.into())).expect("request"))
-        .await
-        .expect("response")
-}
-
-async fn reply(response: http::Response<hyper::body::Incoming>) -> Reply {
-    use http_body_util::BodyExt;
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.expect("whole body").to_bytes(),
-    }
-}
-
 async fn gemini(client: &HttpClient, url: &str, body: &Value) -> Reply {
-    let response = post_with(
+    let response = post_raw(
         client,
         url,
         &[("x-goog-api-key", "AIza-test")],
@@ -66,7 +33,7 @@ async fn gemini(client: &HttpClient, url: &str, body: &Value) -> Reply {
         body.to_string(),
     )
     .await;
-    reply(response).await
+    read_reply(response).await
 }
 
 fn ask(text: &str) -> Value {
@@ -144,7 +111,7 @@ async fn api_key_in_the_query_and_max_tokens() {
     let mut request = ask("one two three four");
     request["generationConfig"] = json!({"maxOutputTokens": 2});
     let url = format!("{}?key=AIza-test", gemini_url(&server, "generateContent"));
-    let response = post_with(
+    let response = post_raw(
         &client(),
         &url,
         &[],
@@ -152,7 +119,7 @@ async fn api_key_in_the_query_and_max_tokens() {
         request.to_string(),
     )
     .await;
-    let body = reply(response).await.json();
+    let body = read_reply(response).await.json();
     assert_eq!(
         body["candidates"][0]["content"]["parts"][0]["text"],
         "one two"
@@ -167,7 +134,7 @@ async fn stream_generate_content_sse() {
     let whole = gemini(&http, &gemini_url(&server, "generateContent"), &ask("hi")).await;
     let whole = whole.json();
     let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_with(
+    let response = post_raw(
         &http,
         &url,
         &[("x-goog-api-key", "k")],
@@ -213,7 +180,7 @@ async fn stream_generate_content_sse() {
 #[tokio::test]
 async fn stream_without_alt_is_a_json_array() {
     let server = start(settings(json!({}))).await;
-    let response = post_with(
+    let response = post_raw(
         &client(),
         &gemini_url(&server, "streamGenerateContent"),
         &[("x-goog-api-key", "k")],
@@ -244,7 +211,7 @@ async fn function_calls_whole_and_streamed() {
     assert_eq!(whole["candidates"][0]["finishReason"], "STOP");
 
     let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_with(
+    let response = post_raw(
         &http,
         &url,
         &[("x-goog-api-key", "k")],
@@ -280,7 +247,7 @@ async fn function_calls_whole_and_streamed() {
 async fn auth_and_validation_errors() {
     let server = start(settings(json!({}))).await;
     let http = client();
-    let response = post_with(
+    let response = post_raw(
         &http,
         &gemini_url(&server, "generateContent"),
         &[],
@@ -288,7 +255,7 @@ async fn auth_and_validation_errors() {
         ask("hi").to_string(),
     )
     .await;
-    let missing = reply(response).await;
+    let missing = read_reply(response).await;
     assert_eq!(missing.status, 403);
     let error = &missing.json()["error"];
     assert_eq!(error["code"], 403);
@@ -324,10 +291,9 @@ async fn auth_and_validation_errors() {
 
 #[tokio::test]
 async fn status_fault_in_google_format() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "status", "rate": 1.0, "status": 429, "retry_after": 7}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "status", "rate": 1.0, "status": 429, "retry_after": 7}))
+            .await;
     let reply = gemini(
         &client(),
         &gemini_url(&server, "generateContent"),
@@ -345,12 +311,10 @@ async fn status_fault_in_google_format() {
 
 #[tokio::test]
 async fn cut_stream_fault() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "cut_stream", "rate": 1.0, "after_tokens": 2}]
-    })))
-    .await;
+    let server =
+        start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
     let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_with(
+    let response = post_raw(
         &client(),
         &url,
         &[("x-goog-api-key", "k")],
@@ -446,7 +410,7 @@ async fn vertex(client: &HttpClient, url: &str, token: Option<&str>, body: &Valu
         .as_deref()
         .map(|a| vec![("authorization", a)])
         .unwrap_or_default();
-    reply(post_with(client, url, &headers, "application/json", body.to_string()).await).await
+    read_reply(post_raw(client, url, &headers, "application/json", body.to_string()).await).await
 }
 
 #[tokio::test]
@@ -457,8 +421,8 @@ async fn vertex_token_then_calls() {
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={}",
         assertion()
     );
-    let issued = reply(
-        post_with(
+    let issued = read_reply(
+        post_raw(
             &http,
             &format!("{}/token", base(&server)),
             &[],
@@ -521,21 +485,21 @@ async fn vertex_refuses_unknown_credentials() {
         assert_eq!(refused.status, 401, "{token:?}");
         assert_eq!(refused.json()["error"]["status"], "UNAUTHENTICATED");
     }
-    let bad_grant = reply(
-        post_with(
+    let bad_grant = read_reply(
+        post_raw(
             &http,
             &format!("{}/token", base(&server)),
             &[],
             "application/x-www-form-urlencoded",
-            "grant_type=client_credentials",
+            "grant_type=password",
         )
         .await,
     )
     .await;
     assert_eq!(bad_grant.status, 400);
     assert_eq!(bad_grant.json()["error"], "unsupported_grant_type");
-    let bad_jwt = reply(
-        post_with(
+    let bad_jwt = read_reply(
+        post_raw(
             &http,
             &format!("{}/token", base(&server)),
             &[],
@@ -558,7 +522,7 @@ async fn malformed_fault_and_pacing_in_streams() {
     .await;
     let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
     let sent = std::time::Instant::now();
-    let response = post_with(
+    let response = post_raw(
         &client(),
         &url,
         &[("x-goog-api-key", "k")],
@@ -578,9 +542,9 @@ async fn malformed_fault_and_pacing_in_streams() {
 
 #[tokio::test]
 async fn stream_error_fault_cuts_streams_and_fails_whole_answers() {
-    let server = start(settings(json!({
-        "faults": [{"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": 503}]
-    })))
+    let server = start_with_fault(
+        json!({"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": 503}),
+    )
     .await;
     let http = client();
     let whole = gemini(
@@ -593,7 +557,7 @@ async fn stream_error_fault_cuts_streams_and_fails_whole_answers() {
     assert_eq!(whole.json()["error"]["status"], "UNAVAILABLE");
     // SSE has no error event on this API: the stream is cut where the error would be.
     let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_with(
+    let response = post_raw(
         &http,
         &url,
         &[("x-goog-api-key", "k")],

@@ -55,10 +55,7 @@ pub fn encode_request(
 /// The OpenAI-compatible family reads `max_tokens` (Mistral has no
 /// `max_completion_tokens`, older servers ignore it), and some services refuse fields
 /// outright (Mistral answers 422 to any field it does not know).
-fn with_family_quirks(
-    mut encoded: Encoded,
-    refuses: &[&str],
-) -> Result<Encoded, TranslateError> {
+fn with_family_quirks(mut encoded: Encoded, refuses: &[&str]) -> Result<Encoded, TranslateError> {
     let mut body: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&encoded.body)?;
     if let Some(max_tokens) = body.remove("max_completion_tokens") {

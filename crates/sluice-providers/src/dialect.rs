@@ -14,7 +14,7 @@
 //!   `decode_embeddings_response`.
 
 use bytes::BytesMut;
-use sluice_core::chat::StreamEvent;
+use sluice_core::chat::{ChatRequest, StreamEvent};
 use sluice_core::{ApiError, ErrorKind};
 
 /// Why a translation failed.
@@ -94,6 +94,50 @@ impl From<serde_json::Error> for TranslateError {
 pub struct Encoded {
     pub body: Vec<u8>,
     pub dropped: Vec<String>,
+}
+
+/// A canonical parameter that only tunes the answer: a dialect with no field for it
+/// drops it by rule rather than refusing the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    Seed,
+    FrequencyPenalty,
+    PresencePenalty,
+    User,
+    ParallelToolCalls,
+}
+
+impl Hint {
+    fn name(self) -> &'static str {
+        match self {
+            Hint::Seed => "seed",
+            Hint::FrequencyPenalty => "frequency_penalty",
+            Hint::PresencePenalty => "presence_penalty",
+            Hint::User => "user",
+            Hint::ParallelToolCalls => "parallel_tool_calls",
+        }
+    }
+
+    fn is_set(self, request: &ChatRequest) -> bool {
+        match self {
+            Hint::Seed => request.seed.is_some(),
+            Hint::FrequencyPenalty => request.frequency_penalty.is_some(),
+            Hint::PresencePenalty => request.presence_penalty.is_some(),
+            Hint::User => request.user.is_some(),
+            Hint::ParallelToolCalls => request.parallel_tool_calls.is_some(),
+        }
+    }
+}
+
+/// Names as dropped the `hints` the request sets, and every field of `extra` (which no
+/// other dialect can carry).
+pub fn drop_hints(request: &ChatRequest, hints: &[Hint], dropped: &mut Vec<String>) {
+    for hint in hints {
+        if hint.is_set(request) {
+            dropped.push(hint.name().to_string());
+        }
+    }
+    dropped.extend(request.extra.keys().cloned());
 }
 
 /// Turns a provider's stream, as bytes arrive, into canonical events.

@@ -13,7 +13,14 @@ pub struct SseEvent {
 /// Incremental parser: bytes in any split, events out when their blank line arrives.
 #[derive(Debug, Default)]
 pub struct SseParser {
+    /// Bytes of a line not ended yet.
     buffer: Vec<u8>,
+    pending: Pending,
+}
+
+/// The event being read: its fields so far.
+#[derive(Debug, Default)]
+struct Pending {
     event: Option<String>,
     data: String,
     has_data: bool,
@@ -43,33 +50,42 @@ impl SseParser {
                     next += 1;
                 }
             }
-            let line = String::from_utf8_lossy(&self.buffer[consumed..end]).into_owned();
-            consumed = next;
-            if let Some(event) = self.line(&line) {
+            if let Some(event) = self.pending.line(&self.buffer[consumed..end]) {
                 on_event(event);
             }
+            consumed = next;
         }
         self.buffer.drain(..consumed);
     }
 
+    /// Feeds bytes; returns the events they complete, in order.
+    pub fn events(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        self.feed(bytes, |event| events.push(event));
+        events
+    }
+
     /// True when bytes of an unfinished line or event are held.
     pub fn has_pending(&self) -> bool {
-        !self.buffer.is_empty() || self.has_data
+        !self.buffer.is_empty() || self.pending.has_data
     }
 
     /// The stream ended: an event with data but no blank line after it still counts.
     pub fn finish(&mut self) -> Option<SseEvent> {
         if !self.buffer.is_empty() {
-            let line = String::from_utf8_lossy(&self.buffer).into_owned();
-            self.buffer.clear();
-            if let Some(event) = self.line(&line) {
+            let line = std::mem::take(&mut self.buffer);
+            if let Some(event) = self.pending.line(&line) {
                 return Some(event);
             }
         }
-        self.line("")
+        self.pending.line(b"")
     }
+}
 
-    fn line(&mut self, line: &str) -> Option<SseEvent> {
+impl Pending {
+    /// One line (without its end): a field, a comment, or the blank line that ends an
+    /// event. Only the values kept are copied.
+    fn line(&mut self, line: &[u8]) -> Option<SseEvent> {
         if line.is_empty() {
             if !self.has_data {
                 self.event = None;
@@ -81,20 +97,23 @@ impl SseParser {
                 data: std::mem::take(&mut self.data),
             });
         }
-        if line.starts_with(':') {
+        if line[0] == b':' {
             return None;
         }
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line, ""),
+        let (field, value) = match line.iter().position(|&byte| byte == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
         };
         match field {
-            "event" => self.event = Some(value.to_string()),
-            "data" => {
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"data" => {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(value);
+                self.data.push_str(&String::from_utf8_lossy(value));
                 self.has_data = true;
             }
             _ => {}

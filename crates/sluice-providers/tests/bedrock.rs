@@ -642,7 +642,7 @@ fn same_role_turns_are_merged_and_empty_text_is_left_out() {
         ..ChatRequest::default()
     };
     let body: Value =
-        serde_json::from_slice(&bedrock::encode_request(&request, "m").unwrap().body).unwrap();
+        serde_json::from_slice(&bedrock::encode_request(&request, "anthropic.claude-3-haiku-v1:0").unwrap().body).unwrap();
     assert_eq!(
         body["messages"],
         json!([{"role": "user", "content": [{"text": "first"}, {"text": "second"}]}])
@@ -1257,7 +1257,7 @@ proptest! {
 
     #[test]
     fn requests_round_trip(request in strategies::chat_request_with(request_shape())) {
-        let encoded = match bedrock::encode_request(&request, "model") {
+        let encoded = match bedrock::encode_request(&request, "anthropic.claude-sonnet-4-5-v1:0") {
             // `none` cannot be expressed once the conversation holds tool blocks.
             Err(TranslateError::Unsupported { param, .. }) if param == "tool_choice" => {
                 prop_assert_eq!(&request.tool_choice, &Some(ToolChoice::None));
@@ -1333,4 +1333,32 @@ fn normalise_stream(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
         }
     }
     normalised
+}
+
+#[test]
+fn claude_only_fields_are_dropped_for_other_model_families() {
+    let request = ChatRequest {
+        messages: vec![Message {
+            role: Role::User,
+            content: vec![Part::Text(TextBlock::new("hi"))],
+        }],
+        top_k: Some(5),
+        reasoning: Some(Reasoning {
+            effort: Some("high".to_string()),
+            budget_tokens: None,
+        }),
+        ..ChatRequest::default()
+    };
+    let nova = bedrock::encode_request(&request, "amazon.nova-pro-v1:0").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&nova.body).unwrap();
+    assert!(body.get("additionalModelRequestFields").is_none(), "{body}");
+    assert_eq!(nova.dropped, ["top_k", "reasoning"]);
+    let claude =
+        bedrock::encode_request(&request, "us.anthropic.claude-sonnet-4-5-20250929-v1:0").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&claude.body).unwrap();
+    assert_eq!(body["additionalModelRequestFields"]["top_k"], 5);
+    assert_eq!(
+        body["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+        16384
+    );
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::{bearer_token, event_frame, header_text, json_error, status_code};
 use crate::app::{self, App, RequestCtx};
-use crate::chat::{self, ChatRequest, Completion, PromptTally, StreamOptions};
+use crate::chat::{self, ChatRequest, Completion, PromptTally};
 use crate::errors::ErrorWriter;
 use crate::faults::BodyFault;
 use crate::stats::bump;
@@ -289,16 +289,7 @@ fn parse(
     }
 
     Ok(MessagesRequest {
-        chat: ChatRequest {
-            model,
-            stream,
-            stream_options: StreamOptions::default(),
-            max_tokens,
-            prompt_tokens: prompt.prompt_tokens,
-            last_user_text: prompt.last_user_text,
-            prompt_text: prompt.prompt_text,
-            tool_call,
-        },
+        chat: prompt.into_chat_request(model, stream, max_tokens, tool_call),
         thinking,
     })
 }
@@ -653,10 +644,7 @@ fn plan(answer: &Answer, fault: Option<BodyFault>, timing: Timing) -> VecDeque<S
         if play_fault(&stream_fault, i, &mut steps) {
             return steps;
         }
-        let delay = timing.before(i);
-        if !delay.is_zero() {
-            steps.push_back(Step::Wait(delay));
-        }
+        timing.wait_before(i, &mut steps);
         let delta = match answer.tool {
             Some(_) => json!({"type": "input_json_delta", "partial_json": piece}),
             None => json!({"type": "text_delta", "text": piece}),

@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 
 use super::eventstream;
 use crate::app::{App, RECEIVED_CAPACITY, RequestCtx, ctx_of, with_pipeline};
-use crate::chat::{self, ChatRequest, Completion, PromptTally, StreamOptions};
+use crate::chat::{self, ChatRequest, Completion, PromptTally};
 use crate::embeddings::{self, Input};
 use crate::errors::ErrorWriter;
 use crate::faults;
@@ -411,16 +411,7 @@ fn parse_converse(body: &Map<String, Value>, model_id: &str) -> Result<ChatReque
         None => None,
     };
 
-    Ok(ChatRequest {
-        model: model_id.to_owned(),
-        stream: false,
-        stream_options: StreamOptions::default(),
-        max_tokens,
-        prompt_tokens: prompt.prompt_tokens,
-        last_user_text: prompt.last_user_text,
-        prompt_text: prompt.prompt_text,
-        tool_call,
-    })
+    Ok(prompt.into_chat_request(model_id.to_owned(), false, max_tokens, tool_call))
 }
 
 /// What the answer logic reads of a message's content blocks.
@@ -605,10 +596,7 @@ fn plan_stream(
         if play_fault(&fault, i, &mut steps) {
             return steps;
         }
-        let delay = timing.before(i);
-        if !delay.is_zero() {
-            steps.push_back(Step::Wait(delay));
-        }
+        timing.wait_before(i, &mut steps);
         let delta = match completion.tool {
             Some(_) => json!({"toolUse": {"input": piece}}),
             None => json!({"text": piece}),
@@ -646,18 +634,9 @@ fn play_fault(fault: &StreamFault, index: usize, steps: &mut VecDeque<Step>) -> 
         steps.push_back(Step::End);
         return true;
     }
-    let mut due = VecDeque::new();
-    let ended = fault.before_token(index, &mut due);
-    for step in due {
-        match step {
-            Step::Frame(_) => steps.push_back(Step::Frame(eventstream::event(
-                "contentBlockDelta",
-                faults::MALFORMED_BODY.as_bytes(),
-            ))),
-            other => steps.push_back(other),
-        }
-    }
-    ended
+    fault.before_token_framed(index, steps, || {
+        eventstream::event("contentBlockDelta", faults::MALFORMED_BODY.as_bytes())
+    })
 }
 
 /// The exception message ConverseStream sends for an error of `status`: one of the

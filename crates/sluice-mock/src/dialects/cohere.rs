@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::{bearer_token, event_frame, json_error, status_code};
 use crate::app::{self, App, RequestCtx};
-use crate::chat::{self, ChatRequest, Completion, PromptTally, StreamOptions};
+use crate::chat::{self, ChatRequest, Completion, PromptTally};
 use crate::embeddings::{self, Input};
 use crate::errors::ErrorWriter;
 use crate::faults::BodyFault;
@@ -269,16 +269,7 @@ fn parse_chat(body: &[u8]) -> Result<ChatRequest, CohereError> {
         prompt.tools(tools);
     }
 
-    Ok(ChatRequest {
-        model,
-        stream,
-        stream_options: StreamOptions::default(),
-        max_tokens,
-        prompt_tokens: prompt.prompt_tokens,
-        last_user_text: prompt.last_user_text,
-        prompt_text: prompt.prompt_text,
-        tool_call,
-    })
+    Ok(prompt.into_chat_request(model, stream, max_tokens, tool_call))
 }
 
 /// Words of an assistant message's `tool_plan` and tool calls (names and arguments).
@@ -287,24 +278,7 @@ fn assistant_extra_tokens(message: &Map<String, Value>) -> u64 {
         .get("tool_plan")
         .and_then(Value::as_str)
         .map_or(0, tokens::count);
-    let calls: u64 = message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .map_or(0, |calls| {
-            calls
-                .iter()
-                .filter_map(|call| call.get("function"))
-                .map(|function| {
-                    let words = |key: &str| {
-                        function
-                            .get(key)
-                            .and_then(Value::as_str)
-                            .map_or(0, tokens::count)
-                    };
-                    words("name") + words("arguments")
-                })
-                .sum()
-        });
+    let calls = chat::tool_calls_tokens(message);
     plan.saturating_add(calls)
 }
 
@@ -434,10 +408,7 @@ fn plan(answer: &Answer, fault: Option<BodyFault>, timing: Timing) -> VecDeque<S
         if stream_fault.before_token(i, &mut steps) {
             return steps;
         }
-        let delay = timing.before(i);
-        if !delay.is_zero() {
-            steps.push_back(Step::Wait(delay));
-        }
+        timing.wait_before(i, &mut steps);
         match answer.tool {
             Some(_) => push(
                 &mut steps,

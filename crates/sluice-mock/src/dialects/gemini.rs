@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use sluice_core::mock::MockSettings;
 
 use crate::app::{App, RequestCtx, ctx_of, with_pipeline};
-use crate::chat::{self, ChatRequest, Completion, PromptTally, StreamOptions};
+use crate::chat::{self, ChatRequest, Completion, PromptTally};
 use crate::embeddings::{self, Input, MAX_DIMENSIONS, MAX_INPUTS};
 use crate::errors::ErrorWriter;
 use crate::stats::bump;
@@ -526,16 +526,7 @@ fn parse_generate(body: &Map<String, Value>, model: &str) -> Result<ChatRequest,
         None => None,
     };
 
-    Ok(ChatRequest {
-        model: model.to_owned(),
-        stream: false,
-        stream_options: StreamOptions::default(),
-        max_tokens,
-        prompt_tokens: prompt.prompt_tokens,
-        last_user_text: prompt.last_user_text,
-        prompt_text: prompt.prompt_text,
-        tool_call,
-    })
+    Ok(prompt.into_chat_request(model.to_owned(), false, max_tokens, tool_call))
 }
 
 /// `generationConfig.maxOutputTokens`, which must be a positive integer.
@@ -872,10 +863,7 @@ fn plan_stream(
         if play_fault(&fault, i, &mut steps, &mut encoder) {
             return steps;
         }
-        let delay = timing.before(i);
-        if !delay.is_zero() {
-            steps.push_back(Step::Wait(delay));
-        }
+        timing.wait_before(i, &mut steps);
         let parts = vec![json!({"text": piece})];
         let generated = i as u64 + 1;
         let frame = encoder.encode(&chunk(completion, response_id, parts, generated, false));
@@ -899,15 +887,7 @@ fn play_fault(
     steps: &mut VecDeque<Step>,
     encoder: &mut ChunkEncoder,
 ) -> bool {
-    let mut due = VecDeque::new();
-    let ended = fault.before_token(index, &mut due);
-    for step in due {
-        match step {
-            Step::Frame(_) => steps.push_back(Step::Frame(encoder.garbage())),
-            other => steps.push_back(other),
-        }
-    }
-    ended
+    fault.before_token_framed(index, steps, || encoder.garbage())
 }
 
 /// Frames chunks as SSE events or as the elements of one JSON array.

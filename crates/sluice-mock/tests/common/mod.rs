@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: a small HTTP client and SSE parsing.
+//! Helpers shared by the integration tests: a small HTTP client, fault and pacing
+//! set-ups, and SSE parsing.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -37,6 +38,48 @@ pub async fn start(settings: MockSettings) -> MockServer {
     MockServer::start(settings, addr)
         .await
         .expect("mock starts")
+}
+
+/// A server whose only setting is the one `fault` (one entry of `faults`), so each
+/// dialect's fault tests state just the fault they exercise.
+pub async fn start_with_fault(fault: Value) -> MockServer {
+    start(settings(serde_json::json!({ "faults": [fault] }))).await
+}
+
+/// The pacing every dialect's pacing test uses: 50ms before the headers, 120ms before
+/// the first token, 60ms between tokens (see [`assert_paced_three_tokens`]).
+pub async fn start_paced() -> MockServer {
+    start(settings(serde_json::json!({
+        "latency": "50ms", "first_token": "120ms", "between_tokens": "60ms"
+    })))
+    .await
+}
+
+/// Checks a three-token stream from a [`start_paced`] server: the headers waited for the
+/// latency, the frame `first_token_frame` (the first token's) for the first-token delay,
+/// the next two for the gap between tokens. Per-frame bounds are loose (client
+/// scheduling adds noise), the overall one strict.
+pub fn assert_paced_three_tokens(
+    frames: &Frames,
+    started: Instant,
+    headers_at: Instant,
+    first_token_frame: usize,
+) {
+    assert!(headers_at - started >= Duration::from_millis(50));
+    assert!(frames.error.is_none());
+    let at = |i: usize| frames.frames[i].0;
+    let first = first_token_frame;
+    assert!(
+        at(first) - headers_at >= Duration::from_millis(80),
+        "first_token delay"
+    );
+    for i in first + 1..=first + 2 {
+        assert!(
+            at(i) - at(i - 1) >= Duration::from_millis(30),
+            "gap before token {i}"
+        );
+    }
+    assert!(at(first + 2) - started >= Duration::from_millis(50 + 120 + 2 * 60));
 }
 
 /// A complete answer.
@@ -79,13 +122,48 @@ pub async fn send(
 
 /// Sends a request and reads the whole answer.
 pub async fn call(client: &HttpClient, method: &str, url: &str, body: impl Into<Bytes>) -> Reply {
-    let response = send(client, method, url, body).await.expect("response");
+    read_reply(send(client, method, url, body).await.expect("response")).await
+}
+
+/// POSTs `body` with exactly `headers` and `content_type`: no default credentials, for
+/// the dialects whose own auth headers (or their absence) are under test.
+pub async fn post_raw(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> http::Response<Incoming> {
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(url)
+        .header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    client
+        .request(request.body(Full::new(body.into())).expect("request"))
+        .await
+        .expect("response")
+}
+
+/// [`post_raw`] with a JSON body.
+pub async fn post_json_raw(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> http::Response<Incoming> {
+    post_raw(client, url, headers, "application/json", body.to_string()).await
+}
+
+/// Reads the whole answer of a response head.
+pub async fn read_reply(response: http::Response<Incoming>) -> Reply {
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("whole body").to_bytes();
     Reply {
         status: parts.status.as_u16(),
         headers: parts.headers,
-        body,
+        body: body.collect().await.expect("whole body").to_bytes(),
     }
 }
 
@@ -105,9 +183,13 @@ pub struct Frames {
 }
 
 impl Frames {
+    /// The body's bytes, frames joined.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.frames.iter().flat_map(|(_, b)| b.to_vec()).collect()
+    }
+
     pub fn text(&self) -> String {
-        let bytes: Vec<u8> = self.frames.iter().flat_map(|(_, b)| b.to_vec()).collect();
-        String::from_utf8(bytes).expect("UTF-8 body")
+        String::from_utf8(self.bytes()).expect("UTF-8 body")
     }
 }
 
@@ -143,6 +225,35 @@ pub fn sse_events(text: &str) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+/// `(event name, data)` of each SSE event of a body whose events name themselves twice,
+/// as `event: NAME` and as the data's `type` (Anthropic's and Cohere's streams); the
+/// two must agree.
+pub fn named_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            let (name_line, data_line) = event.split_once('\n').expect("two lines");
+            let name = name_line.strip_prefix("event: ").expect("event line");
+            let data: Value =
+                serde_json::from_str(data_line.strip_prefix("data: ").expect("data line"))
+                    .expect("JSON data");
+            assert_eq!(data["type"], name, "{event}");
+            (name.to_owned(), data)
+        })
+        .collect()
+}
+
+/// The names of [`named_events`], in order.
+pub fn event_names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// `body` with `"stream": true`.
+pub fn with_stream(mut body: Value) -> Value {
+    body["stream"] = serde_json::json!(true);
+    body
 }
 
 /// The JSON chunks of an SSE body (everything but `[DONE]`).

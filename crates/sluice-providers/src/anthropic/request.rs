@@ -13,6 +13,7 @@ use super::wire::{
     decode_assistant_block, optional, optional_bool, optional_f64, optional_str, optional_u32,
     required, required_str, value_as_str,
 };
+use crate::dialect::{Hint, drop_hints};
 use crate::{Encoded, TranslateError};
 
 /// `max_tokens` is required by Anthropic; sent when the canonical request has none.
@@ -454,16 +455,11 @@ pub fn encode_request(request: &ChatRequest, model: &str) -> Result<Encoded, Tra
         }
     }
     // Sampling hints Anthropic does not have: the answer stays a valid answer without them.
-    if request.seed.is_some() {
-        dropped.push("seed".to_string());
-    }
-    if request.frequency_penalty.is_some() {
-        dropped.push("frequency_penalty".to_string());
-    }
-    if request.presence_penalty.is_some() {
-        dropped.push("presence_penalty".to_string());
-    }
-    dropped.extend(request.extra.keys().cloned());
+    drop_hints(
+        request,
+        &[Hint::Seed, Hint::FrequencyPenalty, Hint::PresencePenalty],
+        &mut dropped,
+    );
 
     let body = serde_json::to_vec(&Value::Object(body))
         .map_err(|err| TranslateError::invalid(format!("the request cannot be encoded: {err}")))?;

@@ -335,9 +335,7 @@ fn decode_delta(index: u32, delta: &Map<String, Value>) -> Result<Option<StreamE
 
 impl StreamDecoder for AnthropicStreamDecoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
-        let mut events = Vec::new();
-        self.parser.feed(bytes, |event| events.push(event));
-        for event in events {
+        for event in self.parser.events(bytes) {
             self.handle(event, out)?;
         }
         Ok(())

@@ -10,6 +10,7 @@ use sluice_core::chat::{
     Usage,
 };
 
+use crate::dialect::{Hint, drop_hints};
 use crate::{Encoded, TranslateError};
 
 pub(crate) const PROVIDER: &str = "Amazon Bedrock";
@@ -243,15 +244,17 @@ fn decode_tool_config(config: &Value, request: &mut ChatRequest) -> Result<(), T
     Ok(())
 }
 
-/// Writes a Converse request body. `model` is unused: Bedrock takes the model id in the
-/// URL path ([`super::model_path`]).
+/// Writes a Converse request body. Bedrock takes the model id in the URL path
+/// ([`super::model_path`]); here it only decides the model-specific fields.
 ///
-/// Mapping rules: `top_k` and `reasoning` go to
+/// Mapping rules: for Anthropic models, `top_k` and `reasoning` go to
 /// `additionalModelRequestFields` (`top_k`, `thinking`, the Anthropic-on-Bedrock names);
+/// other model families (Nova, Llama, Mistral, …) reject those names, so there they are
+/// dropped and listed;
 /// `seed`, the penalties, `user`, `parallel_tool_calls` and `extra` are dropped and
 /// listed; JSON response formats, image URLs and `tool_choice: none` in a conversation
 /// that already holds tool blocks are refused.
-pub fn encode_request(request: &ChatRequest, _model: &str) -> Result<Encoded, TranslateError> {
+pub fn encode_request(request: &ChatRequest, model: &str) -> Result<Encoded, TranslateError> {
     let mut body = Map::new();
     let mut dropped = Vec::new();
 
@@ -307,14 +310,24 @@ pub fn encode_request(request: &ChatRequest, _model: &str) -> Result<Encoded, Tr
     }
 
     let mut additional = Map::new();
+    // `anthropic.claude-…`, a cross-region profile `us.anthropic.claude-…`, or its ARN.
+    let anthropic_model = model.contains("anthropic.");
     if let Some(top_k) = request.top_k {
-        additional.insert("top_k".to_string(), json!(top_k));
+        if anthropic_model {
+            additional.insert("top_k".to_string(), json!(top_k));
+        } else {
+            dropped.push("top_k".to_string());
+        }
     }
     // Effort `none` (and an empty setting) asks for no thinking, Bedrock's default.
-    if let Some(reasoning) = request.reasoning.as_ref().filter(|reasoning| {
+    let thinking = request.reasoning.as_ref().filter(|reasoning| {
         reasoning.effort.as_deref() != Some("none")
             && (reasoning.effort.is_some() || reasoning.budget_tokens.is_some())
-    }) {
+    });
+    if thinking.is_some() && !anthropic_model {
+        dropped.push("reasoning".to_string());
+    }
+    if let Some(reasoning) = thinking.filter(|_| anthropic_model) {
         let budget = reasoning.budget().ok_or_else(|| {
             unsupported(
                 "reasoning_effort",
@@ -347,22 +360,17 @@ pub fn encode_request(request: &ChatRequest, _model: &str) -> Result<Encoded, Tr
     }
 
     // Hints Bedrock has no field for: dropped by rule, reported to the client.
-    if request.seed.is_some() {
-        dropped.push("seed".to_string());
-    }
-    if request.frequency_penalty.is_some() {
-        dropped.push("frequency_penalty".to_string());
-    }
-    if request.presence_penalty.is_some() {
-        dropped.push("presence_penalty".to_string());
-    }
-    if request.user.is_some() {
-        dropped.push("user".to_string());
-    }
-    if request.parallel_tool_calls.is_some() {
-        dropped.push("parallel_tool_calls".to_string());
-    }
-    dropped.extend(request.extra.keys().cloned());
+    drop_hints(
+        request,
+        &[
+            Hint::Seed,
+            Hint::FrequencyPenalty,
+            Hint::PresencePenalty,
+            Hint::User,
+            Hint::ParallelToolCalls,
+        ],
+        &mut dropped,
+    );
 
     let body = serde_json::to_vec(&Value::Object(body)).map_err(|err| {
         TranslateError::invalid(format!("The request could not be encoded: {err}"))

@@ -284,9 +284,7 @@ impl CohereStreamDecoder {
 
 impl StreamDecoder for CohereStreamDecoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
-        let mut events = Vec::new();
-        self.parser.feed(bytes, |event| events.push(event));
-        for event in events {
+        for event in self.parser.events(bytes) {
             self.handle(event, out)?;
         }
         Ok(())

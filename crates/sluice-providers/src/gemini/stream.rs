@@ -238,10 +238,8 @@ impl GeminiStreamDecoder {
 
 impl StreamDecoder for GeminiStreamDecoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
-        let mut chunks = Vec::new();
-        self.parser.feed(bytes, |event| chunks.push(event.data));
-        for data in chunks {
-            self.chunk(&data, out);
+        for event in self.parser.events(bytes) {
+            self.chunk(&event.data, out);
         }
         self.take_broken()
     }

@@ -293,9 +293,7 @@ impl OpenAiStreamDecoder {
 
 impl StreamDecoder for OpenAiStreamDecoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
-        let mut events = Vec::new();
-        self.parser.feed(bytes, |event| events.push(event));
-        for event in events {
+        for event in self.parser.events(bytes) {
             self.on_data(&event.data, out)?;
         }
         Ok(())
