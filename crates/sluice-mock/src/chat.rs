@@ -345,15 +345,20 @@ fn reply_text(request: &ChatRequest, settings: &MockSettings) -> String {
 fn message_text(message: &Map<String, Value>) -> String {
     match message.get("content") {
         Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|part| part.get("text").and_then(Value::as_str))
-                .collect();
-            texts.join(" ")
-        }
+        Some(Value::Array(parts)) => joined_texts(parts),
         _ => String::new(),
     }
+}
+
+/// The `text` fields of a list of content parts (or blocks), joined by spaces; parts
+/// without text (images, …) add nothing. Shared so that a multi-part message is counted
+/// and echoed the same in every dialect whose parts carry a plain `text`.
+pub(crate) fn joined_texts(parts: &[Value]) -> String {
+    let texts: Vec<&str> = parts
+        .iter()
+        .filter_map(|part| part.get("text").and_then(Value::as_str))
+        .collect();
+    texts.join(" ")
 }
 
 /// Words of the function names and arguments of an assistant message's tool calls

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use common::*;
 use http_body_util::Full;
@@ -381,19 +379,16 @@ async fn body_faults_in_streams() {
 #[tokio::test]
 async fn stream_is_paced_by_the_latency_settings() {
     let server = start_paced().await;
-    let started = Instant::now();
-    let response = post_json_raw(
+    let timed = timed_frames(post_json_raw(
         &client(),
         &messages_url(&server),
         AUTHED,
         &with_stream(ask("w1 w2 w3")),
-    )
+    ))
     .await;
-    let headers_at = Instant::now();
-    let frames = read_frames(response).await;
     // message_start, content_block_start, ping, 3 deltas, stop, message_delta, message_stop
-    assert_eq!(frames.frames.len(), 9);
-    assert_paced_three_tokens(&frames, started, headers_at, 3);
+    assert_eq!(timed.frames.frames.len(), 9);
+    assert_paced_three_tokens(&timed, 3);
 }
 
 #[tokio::test]

@@ -190,14 +190,12 @@ async fn stream_frames_match_openai_and_the_whole_response() {
     let whole = post_json(&http, &chat_url(&server), &user("streams are  fun to test"))
         .await
         .json();
-    let response = send(
+    let response = open_stream(
         &http,
-        "POST",
         &chat_url(&server),
-        stream_request("streams are  fun to test", false).to_string(),
+        &stream_request("streams are  fun to test", false),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::*;
 use serde_json::{Value, json};
 use sluice_mock::{MockServer, MockSettings};
@@ -198,18 +196,13 @@ async fn malformed_whole_answer_stays_malformed() {
 #[tokio::test]
 async fn stream_is_paced_by_the_latency_settings() {
     let server = start_paced().await;
-    let started = Instant::now();
-    let response = send(
+    let timed = timed_frames(open_stream(
         &client(),
-        "POST",
         &chat(&server),
-        with_stream(ask("w1 w2 w3")).to_string(),
-    )
-    .await
-    .unwrap();
-    let headers_at = Instant::now();
-    let frames = read_frames(response).await;
+        &with_stream(ask("w1 w2 w3")),
+    ))
+    .await;
     // role, 3 tokens, finish, [DONE]
-    assert_eq!(frames.frames.len(), 6);
-    assert_paced_three_tokens(&frames, started, headers_at, 1);
+    assert_eq!(timed.frames.frames.len(), 6);
+    assert_paced_three_tokens(&timed, 1);
 }

@@ -53,6 +53,16 @@ async fn call_signed(client: &HttpClient, url: &str, body: &Value) -> Reply {
     read_reply(post_signed(client, url, Some(&sigv4("us-east-1")), body).await).await
 }
 
+/// Starts a ConverseStream of `MODEL`, signed for us-east-1.
+async fn converse_stream(
+    client: &HttpClient,
+    server: &MockServer,
+    body: &Value,
+) -> http::Response<hyper::body::Incoming> {
+    let url = url(server, MODEL, "converse-stream");
+    post_signed(client, &url, Some(&sigv4("us-east-1")), body).await
+}
+
 fn ask(text: &str) -> Value {
     json!({"messages": [{"role": "user", "content": [{"text": text}]}]})
 }
@@ -270,13 +280,7 @@ async fn tool_use_whole_and_streamed() {
     assert_eq!(tool_use["input"], json!({"city": "mock", "days": 1}));
     assert!(tool_use["toolUseId"].is_string());
 
-    let response = post_signed(
-        &http,
-        &url(&server, MODEL, "converse-stream"),
-        Some(&sigv4("us-east-1")),
-        &request,
-    )
-    .await;
+    let response = converse_stream(&http, &server, &request).await;
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let messages = decode(&body);
     let types = event_types(&messages);
@@ -388,13 +392,7 @@ async fn status_fault_in_bedrock_format() {
 async fn cut_stream_aborts_the_body() {
     let server =
         start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
-    let response = post_signed(
-        &client(),
-        &url(&server, MODEL, "converse-stream"),
-        Some(&sigv4("us-east-1")),
-        &ask("one two three four"),
-    )
-    .await;
+    let response = converse_stream(&client(), &server, &ask("one two three four")).await;
     let frames = read_frames(response).await;
     assert!(frames.error.is_some(), "the body ends in an error");
     let body: Vec<u8> = frames.bytes();
@@ -414,13 +412,7 @@ async fn stream_error_is_an_exception_message() {
             json!({"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": status}),
         )
         .await;
-        let response = post_signed(
-            &client(),
-            &url(&server, MODEL, "converse-stream"),
-            Some(&sigv4("us-east-1")),
-            &ask("one two three"),
-        )
-        .await;
+        let response = converse_stream(&client(), &server, &ask("one two three")).await;
         let frames = read_frames(response).await;
         assert!(frames.error.is_none(), "the body ends cleanly");
         let body: Vec<u8> = frames.bytes();
@@ -481,13 +473,7 @@ async fn invoke_embeddings() {
 #[tokio::test]
 async fn malformed_fault_is_a_well_framed_bad_payload() {
     let server = start_with_fault(json!({"kind": "malformed_json", "rate": 1.0})).await;
-    let response = post_signed(
-        &client(),
-        &url(&server, MODEL, "converse-stream"),
-        Some(&sigv4("us-east-1")),
-        &ask("one two three four"),
-    )
-    .await;
+    let response = converse_stream(&client(), &server, &ask("one two three four")).await;
     let body = response.into_body().collect().await.unwrap().to_bytes();
     // The frames (and their CRCs) stay sound; one payload is not JSON.
     let messages = decode(&body);

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::*;
 use serde_json::{Value, json};
 use sluice_mock::{MockServer, MockSettings};
@@ -286,14 +284,12 @@ async fn status_faults_in_cohere_envelope() {
 async fn cut_stream_and_malformed() {
     let server =
         start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 1})).await;
-    let response = send(
+    let response = open_stream(
         &client(),
-        "POST",
         &chat_v2(&server),
-        with_stream(ask("one two three")).to_string(),
+        &with_stream(ask("one two three")),
     )
-    .await
-    .unwrap();
+    .await;
     let frames = read_frames(response).await;
     assert!(frames.error.is_some());
     let events = named_events(&frames.text());
@@ -311,20 +307,15 @@ async fn cut_stream_and_malformed() {
 #[tokio::test]
 async fn stream_is_paced_by_the_latency_settings() {
     let server = start_paced().await;
-    let started = Instant::now();
-    let response = send(
+    let timed = timed_frames(open_stream(
         &client(),
-        "POST",
         &chat_v2(&server),
-        with_stream(ask("w1 w2 w3")).to_string(),
-    )
-    .await
-    .unwrap();
-    let headers_at = Instant::now();
-    let frames = read_frames(response).await;
+        &with_stream(ask("w1 w2 w3")),
+    ))
+    .await;
     // message-start, content-start, 3 deltas, content-end, message-end
-    assert_eq!(frames.frames.len(), 7);
-    assert_paced_three_tokens(&frames, started, headers_at, 2);
+    assert_eq!(timed.frames.frames.len(), 7);
+    assert_paced_three_tokens(&timed, 2);
 }
 
 #[tokio::test]
@@ -333,14 +324,12 @@ async fn stream_error_without_an_error_event_is_a_cut() {
         json!({"kind": "stream_error", "rate": 1.0, "after_tokens": 1, "status": 500}),
     )
     .await;
-    let response = send(
+    let response = open_stream(
         &client(),
-        "POST",
         &chat_v2(&server),
-        with_stream(ask("one two three")).to_string(),
+        &with_stream(ask("one two three")),
     )
-    .await
-    .unwrap();
+    .await;
     let frames = read_frames(response).await;
     assert!(frames.error.is_some());
     let events = named_events(&frames.text());

@@ -136,14 +136,12 @@ async fn keep_alive_survives_normal_requests_after_a_reset() {
 async fn cut_stream_stops_after_n_tokens() {
     let server =
         start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
-    let response = send(
+    let response = open_stream(
         &client(),
-        "POST",
         &chat_url(&server),
-        streaming("one two three four five").to_string(),
+        &streaming("one two three four five"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(response.status(), 200);
     let frames = read_frames(response).await;
     assert!(frames.error.is_some(), "the body must end with an error");
@@ -165,14 +163,7 @@ async fn cut_stream_stops_after_n_tokens() {
 #[tokio::test]
 async fn cut_whole_response_sends_half() {
     let server = start_with_fault(json!({"kind": "cut_stream", "rate": 1.0})).await;
-    let response = send(
-        &client(),
-        "POST",
-        &chat_url(&server),
-        user("a whole answer").to_string(),
-    )
-    .await
-    .unwrap();
+    let response = open_stream(&client(), &chat_url(&server), &user("a whole answer")).await;
     assert_eq!(response.status(), 200);
     let length: usize = response.headers()["content-length"]
         .to_str()
@@ -243,14 +234,7 @@ async fn giving_up_during_a_stall_is_a_disconnect() {
 #[tokio::test]
 async fn dropping_a_stream_midway_is_a_disconnect() {
     let server = start(settings(json!({"between_tokens": "200ms"}))).await;
-    let response = send(
-        &client(),
-        "POST",
-        &chat_url(&server),
-        streaming("a b c d e f g h").to_string(),
-    )
-    .await
-    .unwrap();
+    let response = open_stream(&client(), &chat_url(&server), &streaming("a b c d e f g h")).await;
     let mut body = response.into_body();
     use http_body_util::BodyExt;
     let _first = body.frame().await;
@@ -283,14 +267,7 @@ async fn stream_timing_and_chunk_by_chunk_delivery() {
     })))
     .await;
     let started = Instant::now();
-    let response = send(
-        &client(),
-        "POST",
-        &chat_url(&server),
-        streaming("w1 w2 w3 w4").to_string(),
-    )
-    .await
-    .unwrap();
+    let response = open_stream(&client(), &chat_url(&server), &streaming("w1 w2 w3 w4")).await;
     let headers_at = Instant::now();
     assert!(
         headers_at - started >= Duration::from_millis(100),

@@ -25,15 +25,17 @@ fn vertex_url(server: &MockServer, action: &str) -> String {
 }
 
 async fn gemini(client: &HttpClient, url: &str, body: &Value) -> Reply {
-    let response = post_raw(
-        client,
-        url,
-        &[("x-goog-api-key", "AIza-test")],
-        "application/json",
-        body.to_string(),
-    )
-    .await;
-    read_reply(response).await
+    read_reply(post_json_raw(client, url, &[("x-goog-api-key", "AIza-test")], body).await).await
+}
+
+/// Starts Gemini's `streamGenerateContent` as SSE (`alt=sse`) with an API key.
+async fn stream_sse(
+    client: &HttpClient,
+    server: &MockServer,
+    body: &Value,
+) -> http::Response<hyper::body::Incoming> {
+    let url = format!("{}?alt=sse", gemini_url(server, "streamGenerateContent"));
+    post_json_raw(client, &url, &[("x-goog-api-key", "k")], body).await
 }
 
 fn ask(text: &str) -> Value {
@@ -133,15 +135,7 @@ async fn stream_generate_content_sse() {
     let http = client();
     let whole = gemini(&http, &gemini_url(&server, "generateContent"), &ask("hi")).await;
     let whole = whole.json();
-    let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_raw(
-        &http,
-        &url,
-        &[("x-goog-api-key", "k")],
-        "application/json",
-        ask("hi").to_string(),
-    )
-    .await;
+    let response = stream_sse(&http, &server, &ask("hi")).await;
     assert_eq!(
         response.headers()["content-type"],
         "text/event-stream; charset=utf-8"
@@ -210,15 +204,7 @@ async fn function_calls_whole_and_streamed() {
     );
     assert_eq!(whole["candidates"][0]["finishReason"], "STOP");
 
-    let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_raw(
-        &http,
-        &url,
-        &[("x-goog-api-key", "k")],
-        "application/json",
-        request.to_string(),
-    )
-    .await;
+    let response = stream_sse(&http, &server, &request).await;
     let chunks = google_sse_chunks(&read_frames(response).await.text());
     assert_eq!(chunks.len(), 1, "a function call arrives whole");
     assert_eq!(
@@ -313,15 +299,7 @@ async fn status_fault_in_google_format() {
 async fn cut_stream_fault() {
     let server =
         start_with_fault(json!({"kind": "cut_stream", "rate": 1.0, "after_tokens": 2})).await;
-    let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_raw(
-        &client(),
-        &url,
-        &[("x-goog-api-key", "k")],
-        "application/json",
-        ask("one two three four").to_string(),
-    )
-    .await;
+    let response = stream_sse(&client(), &server, &ask("one two three four")).await;
     let frames = read_frames(response).await;
     assert!(frames.error.is_some(), "the body ends in an error");
     assert_eq!(google_sse_chunks(&frames.text()).len(), 2);
@@ -520,16 +498,8 @@ async fn malformed_fault_and_pacing_in_streams() {
         "faults": [{"kind": "malformed_json", "rate": 1.0}]
     })))
     .await;
-    let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
     let sent = std::time::Instant::now();
-    let response = post_raw(
-        &client(),
-        &url,
-        &[("x-goog-api-key", "k")],
-        "application/json",
-        ask("one two three four").to_string(),
-    )
-    .await;
+    let response = stream_sse(&client(), &server, &ask("one two three four")).await;
     let frames = read_frames(response).await;
     assert!(sent.elapsed() >= std::time::Duration::from_millis(60));
     let text = frames.text();
@@ -556,15 +526,7 @@ async fn stream_error_fault_cuts_streams_and_fails_whole_answers() {
     assert_eq!(whole.status, 503);
     assert_eq!(whole.json()["error"]["status"], "UNAVAILABLE");
     // SSE has no error event on this API: the stream is cut where the error would be.
-    let url = format!("{}?alt=sse", gemini_url(&server, "streamGenerateContent"));
-    let response = post_raw(
-        &http,
-        &url,
-        &[("x-goog-api-key", "k")],
-        "application/json",
-        ask("a b c").to_string(),
-    )
-    .await;
+    let response = stream_sse(&http, &server, &ask("a b c")).await;
     let frames = read_frames(response).await;
     assert!(frames.error.is_some());
     assert_eq!(google_sse_chunks(&frames.text()).len(), 1);

@@ -641,8 +641,12 @@ fn same_role_turns_are_merged_and_empty_text_is_left_out() {
         ],
         ..ChatRequest::default()
     };
-    let body: Value =
-        serde_json::from_slice(&bedrock::encode_request(&request, "anthropic.claude-3-haiku-v1:0").unwrap().body).unwrap();
+    let body: Value = serde_json::from_slice(
+        &bedrock::encode_request(&request, "anthropic.claude-3-haiku-v1:0")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
     assert_eq!(
         body["messages"],
         json!([{"role": "user", "content": [{"text": "first"}, {"text": "second"}]}])

@@ -32,9 +32,16 @@ use crate::tools;
 
 /// The pipeline's own errors in Anthropic's envelope.
 const ERRORS: ErrorWriter = ErrorWriter {
-    status: status_error,
-    too_large: too_large_error,
-    unreadable: unreadable_error,
+    status: |status, retry_after| AnthropicError::for_status(status, retry_after).into_response(),
+    too_large: |limit| {
+        AnthropicError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("Request exceeds the maximum allowed number of bytes ({limit})."),
+        )
+        .into_response()
+    },
+    unreadable: || AnthropicError::invalid("The request body is not valid JSON.").into_response(),
 };
 
 pub(crate) fn routes(app: &Arc<App>) -> Router<Arc<App>> {
@@ -139,23 +146,6 @@ impl AnthropicError {
     pub(crate) fn into_response(self) -> Response {
         json_error(self.status, &self.body(), self.retry_after)
     }
-}
-
-fn status_error(status: u16, retry_after: Option<u64>) -> Response {
-    AnthropicError::for_status(status, retry_after).into_response()
-}
-
-fn too_large_error(limit: usize) -> Response {
-    AnthropicError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "request_too_large",
-        format!("Request exceeds the maximum allowed number of bytes ({limit})."),
-    )
-    .into_response()
-}
-
-fn unreadable_error() -> Response {
-    AnthropicError::invalid("The request body is not valid JSON.").into_response()
 }
 
 // ---- requests ----

@@ -25,9 +25,21 @@ use crate::{chat, embeddings};
 
 /// The pipeline's own errors in Azure's envelope.
 const ERRORS: ErrorWriter = ErrorWriter {
-    status: status_error,
-    too_large: too_large_error,
-    unreadable: unreadable_error,
+    status: |status, retry_after| AzureError::for_status(status, retry_after).into_response(),
+    too_large: |limit| {
+        AzureError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The request body exceeds the maximum size of {limit} bytes."),
+        )
+        .into_response()
+    },
+    unreadable: || {
+        AzureError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.",
+        )
+        .into_response()
+    },
 };
 
 pub(crate) fn routes(app: &Arc<App>) -> Router<Arc<App>> {
@@ -193,26 +205,6 @@ impl AzureError {
             self.retry_after,
         )
     }
-}
-
-fn status_error(status: u16, retry_after: Option<u64>) -> Response {
-    AzureError::for_status(status, retry_after).into_response()
-}
-
-fn too_large_error(limit: usize) -> Response {
-    AzureError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("The request body exceeds the maximum size of {limit} bytes."),
-    )
-    .into_response()
-}
-
-fn unreadable_error() -> Response {
-    AzureError::new(
-        StatusCode::BAD_REQUEST,
-        "The request body could not be read.",
-    )
-    .into_response()
 }
 
 #[cfg(test)]

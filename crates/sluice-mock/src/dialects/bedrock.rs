@@ -314,11 +314,7 @@ fn parse_converse(body: &Map<String, Value>, model_id: &str) -> Result<ChatReque
     match body.get("system") {
         None | Some(Value::Null) => {}
         Some(Value::Array(blocks)) => {
-            let texts: Vec<&str> = blocks
-                .iter()
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect();
-            prompt.message("system", texts.join(" "), 0);
+            prompt.message("system", chat::joined_texts(blocks), 0);
         }
         Some(_) => return Err(BedrockError::validation("The system field must be a list.")),
     }

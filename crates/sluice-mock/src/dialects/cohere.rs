@@ -32,9 +32,17 @@ use crate::tools;
 
 /// The pipeline's own errors in Cohere's envelope.
 const ERRORS: ErrorWriter = ErrorWriter {
-    status: status_error,
-    too_large: too_large_error,
-    unreadable: unreadable_error,
+    status: |status, retry_after| CohereError::for_status(status, retry_after).into_response(),
+    too_large: |limit| {
+        CohereError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: the limit is {limit} bytes"),
+        )
+        .into_response()
+    },
+    unreadable: || {
+        CohereError::invalid("invalid request: the body could not be read").into_response()
+    },
 };
 
 /// Most texts one embed request takes (Cohere's documented limit).
@@ -127,22 +135,6 @@ impl CohereError {
     }
 }
 
-fn status_error(status: u16, retry_after: Option<u64>) -> Response {
-    CohereError::for_status(status, retry_after).into_response()
-}
-
-fn too_large_error(limit: usize) -> Response {
-    CohereError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("request body too large: the limit is {limit} bytes"),
-    )
-    .into_response()
-}
-
-fn unreadable_error() -> Response {
-    CohereError::invalid("invalid request: the body could not be read").into_response()
-}
-
 fn authorize(headers: &HeaderMap) -> Result<(), CohereError> {
     match bearer_token(headers) {
         Some(_) => Ok(()),
@@ -227,13 +219,7 @@ fn parse_chat(body: &[u8]) -> Result<ChatRequest, CohereError> {
         let content = match message.get("content") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(text)) => text.clone(),
-            Some(Value::Array(parts)) => {
-                let texts: Vec<&str> = parts
-                    .iter()
-                    .filter_map(|part| part.get("text").and_then(Value::as_str))
-                    .collect();
-                texts.join(" ")
-            }
+            Some(Value::Array(parts)) => chat::joined_texts(parts),
             Some(_) => {
                 return Err(CohereError::wrong_type(
                     &format!("messages[{i}].content"),

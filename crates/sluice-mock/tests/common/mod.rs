@@ -55,22 +55,45 @@ pub async fn start_paced() -> MockServer {
     .await
 }
 
+/// A streamed body read whole, with when its request was sent and when the headers came.
+pub struct TimedFrames {
+    pub frames: Frames,
+    pub started: Instant,
+    pub headers_at: Instant,
+}
+
+/// Sends `request` and reads its body frame by frame, timing both. `request` must not
+/// have been polled yet (futures are lazy), so the clock starts as it is sent.
+pub async fn timed_frames(
+    request: impl std::future::Future<Output = http::Response<Incoming>>,
+) -> TimedFrames {
+    let started = Instant::now();
+    let response = request.await;
+    let headers_at = Instant::now();
+    let frames = read_frames(response).await;
+    TimedFrames {
+        frames,
+        started,
+        headers_at,
+    }
+}
+
 /// Checks a three-token stream from a [`start_paced`] server: the headers waited for the
 /// latency, the frame `first_token_frame` (the first token's) for the first-token delay,
 /// the next two for the gap between tokens. Per-frame bounds are loose (client
 /// scheduling adds noise), the overall one strict.
-pub fn assert_paced_three_tokens(
-    frames: &Frames,
-    started: Instant,
-    headers_at: Instant,
-    first_token_frame: usize,
-) {
-    assert!(headers_at - started >= Duration::from_millis(50));
+pub fn assert_paced_three_tokens(timed: &TimedFrames, first_token_frame: usize) {
+    let TimedFrames {
+        frames,
+        started,
+        headers_at,
+    } = timed;
+    assert!(*headers_at - *started >= Duration::from_millis(50));
     assert!(frames.error.is_none());
     let at = |i: usize| frames.frames[i].0;
     let first = first_token_frame;
     assert!(
-        at(first) - headers_at >= Duration::from_millis(80),
+        at(first) - *headers_at >= Duration::from_millis(80),
         "first_token delay"
     );
     for i in first + 1..=first + 2 {
@@ -79,7 +102,7 @@ pub fn assert_paced_three_tokens(
             "gap before token {i}"
         );
     }
-    assert!(at(first + 2) - started >= Duration::from_millis(50 + 120 + 2 * 60));
+    assert!(at(first + 2) - *started >= Duration::from_millis(50 + 120 + 2 * 60));
 }
 
 /// A complete answer.
@@ -123,6 +146,14 @@ pub async fn send(
 /// Sends a request and reads the whole answer.
 pub async fn call(client: &HttpClient, method: &str, url: &str, body: impl Into<Bytes>) -> Reply {
     read_reply(send(client, method, url, body).await.expect("response")).await
+}
+
+/// POSTs a JSON `body` with the default credentials and returns the head with the body
+/// unread, for reading a stream frame by frame (or a body a fault cuts short).
+pub async fn open_stream(client: &HttpClient, url: &str, body: &Value) -> http::Response<Incoming> {
+    send(client, "POST", url, body.to_string())
+        .await
+        .expect("response")
 }
 
 /// POSTs `body` with exactly `headers` and `content_type`: no default credentials, for

@@ -1,14 +1,16 @@
 //! Streamed Chat Completions: `data: {chat.completion.chunk}` events ending with
 //! `data: [DONE]`, to and from canonical stream events.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
-use bytes::BytesMut;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use bytes::{BufMut, BytesMut};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sluice_core::chat::{BlockKind, StreamEvent, Usage};
 
-use super::chat::{WireUsage, decode_finish_reason, encode_finish_reason, encode_usage, unix_now};
+use super::chat::{WireUsage, decode_finish_reason, encode_finish_reason, unix_now};
 use super::errors::decode_stream_error;
 use crate::dialect::{StreamDecoder, StreamEncoder, TranslateError};
 use crate::sse::{SseParser, write_event};
@@ -27,6 +29,17 @@ struct WireChunk {
     #[serde(default, deserialize_with = "null_as_empty")]
     choices: Vec<WireChunkChoice>,
     usage: Option<WireUsage>,
+    /// Only to notice an error sent as a chunk, which is then read again as a `Value`.
+    error: Option<IgnoredAny>,
+    /// vLLM marks an error chunk with `"object": "error"`.
+    object: Option<Value>,
+}
+
+impl WireChunk {
+    fn is_error(&self) -> bool {
+        self.error.is_some()
+            || matches!(&self.object, Some(Value::String(object)) if object == "error")
+    }
 }
 
 fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
@@ -131,18 +144,27 @@ impl OpenAiStreamDecoder {
             self.end(out);
             return Ok(());
         }
-        let value: Value = serde_json::from_str(data)
-            .map_err(|err| TranslateError::upstream(format!("chat.completion.chunk: {err}")))?;
-        let is_error = value.get("error").is_some_and(|error| !error.is_null())
-            || value.get("object").and_then(Value::as_str) == Some("error");
-        if is_error {
-            self.close_block(out);
-            out.push(StreamEvent::Error(decode_stream_error(&value)));
-            self.ended = true;
-            return Ok(());
-        }
-        let chunk: WireChunk = serde_json::from_value(value)
-            .map_err(|err| TranslateError::upstream(format!("chat.completion.chunk: {err}")))?;
+        // The common chunk is read straight into its struct; an error, or anything that
+        // does not fit, is read again as a `Value` and judged as before.
+        let chunk = match serde_json::from_str::<WireChunk>(data) {
+            Ok(chunk) if !chunk.is_error() => chunk,
+            _ => {
+                let value: Value = serde_json::from_str(data).map_err(|err| {
+                    TranslateError::upstream(format!("chat.completion.chunk: {err}"))
+                })?;
+                let is_error = value.get("error").is_some_and(|error| !error.is_null())
+                    || value.get("object").and_then(Value::as_str) == Some("error");
+                if is_error {
+                    self.close_block(out);
+                    out.push(StreamEvent::Error(decode_stream_error(&value)));
+                    self.ended = true;
+                    return Ok(());
+                }
+                serde_json::from_value(value).map_err(|err| {
+                    TranslateError::upstream(format!("chat.completion.chunk: {err}"))
+                })?
+            }
+        };
         if !self.started {
             if chunk.choices.is_empty() && chunk.usage.is_none() {
                 return Ok(());
@@ -330,56 +352,152 @@ impl StreamDecoder for OpenAiStreamDecoder {
 /// Usage is held until `End`, because OpenAI reports it once, in a last chunk with
 /// `choices: []` (written only when `include_usage`); `End` then writes `[DONE]`. An
 /// `Error` writes `{"error":{...}}` and ends the stream.
+///
+/// Chunks are written straight into the output: the fixed parts as bytes, the delta
+/// through borrowed `Serialize` structs, and the `created`/`id`/`model`/`object` members
+/// every chunk repeats serialised once, at `Start`. Keys come in the sorted order of
+/// `serde_json`'s default map, as when the chunks were built as `Value`s.
 #[derive(Debug)]
 pub struct OpenAiStreamEncoder {
     include_usage: bool,
-    id: String,
-    model: String,
-    created: u64,
+    /// `,"created":…,"id":…,"model":…,"object":"chat.completion.chunk"`: what follows
+    /// `choices` in every chunk.
+    envelope: Cow<'static, [u8]>,
     /// Canonical index of each tool block, by ordinal.
     tool_blocks: Vec<u32>,
     usage: Option<Usage>,
     done: bool,
 }
 
+/// The envelope of chunks written before `Start` (none are, in a well-formed stream).
+const EMPTY_ENVELOPE: &[u8] =
+    b",\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"chat.completion.chunk\"";
+
+/// A chunk's `delta`; absent members are left out.
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    function: FunctionDelta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    index: usize,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    arguments: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+/// The usage of the last chunk: what `encode_usage` writes, without building a `Value`.
+#[derive(Serialize)]
+struct UsageOut {
+    completion_tokens: u64,
+    completion_tokens_details: ReasoningTokens,
+    prompt_tokens: u64,
+    prompt_tokens_details: CachedTokens,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+impl From<&Usage> for UsageOut {
+    fn from(usage: &Usage) -> Self {
+        Self {
+            completion_tokens: usage.output_tokens,
+            completion_tokens_details: ReasoningTokens {
+                reasoning_tokens: usage.reasoning_tokens,
+            },
+            prompt_tokens: usage.input_tokens,
+            prompt_tokens_details: CachedTokens {
+                cached_tokens: usage.cached_input_tokens,
+            },
+            total_tokens: usage.total_tokens(),
+        }
+    }
+}
+
+/// The bytes of a chunk besides its envelope and the strings of its delta, rounded up.
+const CHUNK_OVERHEAD: usize = 192;
+
+impl Delta<'_> {
+    /// The length of the strings it carries, before escaping: to reserve room once.
+    fn payload_len(&self) -> usize {
+        let call = self.tool_calls.as_ref().map_or(0, |[call]| {
+            call.function.arguments.len()
+                + call.function.name.map_or(0, str::len)
+                + call.id.map_or(0, str::len)
+        });
+        self.content.map_or(0, str::len) + self.reasoning_content.map_or(0, str::len) + call
+    }
+}
+
+/// Serialises `value` at the end of `out`.
+fn write_json<T: Serialize + ?Sized>(out: &mut BytesMut, value: &T) {
+    // Writing to a `BytesMut` cannot fail, nor can serialising these types.
+    let _ = serde_json::to_writer(out.writer(), value);
+}
+
 impl OpenAiStreamEncoder {
     pub fn new(include_usage: bool) -> Self {
         Self {
             include_usage,
-            id: String::new(),
-            model: String::new(),
-            created: 0,
+            envelope: Cow::Borrowed(EMPTY_ENVELOPE),
             tool_blocks: Vec::new(),
             usage: None,
             done: false,
         }
     }
 
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>, out: &mut BytesMut) {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "delta": delta,
-                "logprobs": null,
-                "finish_reason": finish_reason,
-            }],
-        });
-        self.write(&mut chunk, out);
+    fn set_envelope(&mut self, id: &str, model: &str, created: u64) {
+        let mut envelope = Vec::with_capacity(EMPTY_ENVELOPE.len() + 24 + id.len() + model.len());
+        envelope.extend_from_slice(b",\"created\":");
+        // Serialising into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut envelope, &created);
+        envelope.extend_from_slice(b",\"id\":");
+        let _ = serde_json::to_writer(&mut envelope, id);
+        envelope.extend_from_slice(b",\"model\":");
+        let _ = serde_json::to_writer(&mut envelope, model);
+        envelope.extend_from_slice(b",\"object\":\"chat.completion.chunk\"");
+        self.envelope = Cow::Owned(envelope);
     }
 
-    /// Writes a chunk; with `include_usage`, every chunk but the last has `usage: null`.
-    fn write(&self, chunk: &mut Value, out: &mut BytesMut) {
-        if self.include_usage
-            && let Some(object) = chunk.as_object_mut()
-        {
-            object.entry("usage").or_insert(Value::Null);
+    /// Writes a chunk of one choice; with `include_usage`, every chunk but the last has
+    /// `usage: null`.
+    fn chunk(&self, delta: &Delta<'_>, finish_reason: Option<&str>, out: &mut BytesMut) {
+        out.reserve(CHUNK_OVERHEAD + self.envelope.len() + delta.payload_len());
+        out.extend_from_slice(b"data: {\"choices\":[{\"delta\":");
+        write_json(out, delta);
+        out.extend_from_slice(b",\"finish_reason\":");
+        write_json(out, &finish_reason);
+        out.extend_from_slice(b",\"index\":0,\"logprobs\":null}]");
+        out.extend_from_slice(&self.envelope);
+        if self.include_usage {
+            out.extend_from_slice(b",\"usage\":null");
         }
-        // Serialising a `Value` cannot fail.
-        write_event(out, None, &serde_json::to_vec(chunk).unwrap_or_default());
+        out.extend_from_slice(b"}\n\n");
     }
 
     fn tool_ordinal(&self, index: u32) -> Option<usize> {
@@ -394,10 +512,13 @@ impl StreamEncoder for OpenAiStreamEncoder {
         }
         match event {
             StreamEvent::Start { id, model } => {
-                self.id = id.clone();
-                self.model = model.clone();
-                self.created = unix_now();
-                self.chunk(json!({"role": "assistant", "content": ""}), None, out);
+                self.set_envelope(id, model, unix_now());
+                let delta = Delta {
+                    content: Some(""),
+                    role: Some("assistant"),
+                    ..Delta::default()
+                };
+                self.chunk(&delta, None, out);
             }
             StreamEvent::BlockStart {
                 index,
@@ -405,13 +526,20 @@ impl StreamEncoder for OpenAiStreamEncoder {
             } => {
                 let ordinal = self.tool_blocks.len();
                 self.tool_blocks.push(*index);
-                let call = json!({
-                    "index": ordinal,
-                    "id": id,
-                    "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                });
-                self.chunk(json!({"tool_calls": [call]}), None, out);
+                let call = ToolCallDelta {
+                    function: FunctionDelta {
+                        arguments: "",
+                        name: Some(name),
+                    },
+                    id: Some(id),
+                    index: ordinal,
+                    kind: Some("function"),
+                };
+                let delta = Delta {
+                    tool_calls: Some([call]),
+                    ..Delta::default()
+                };
+                self.chunk(&delta, None, out);
             }
             // Text and thinking start with their first delta; redacted thinking and
             // signatures have no place in this dialect.
@@ -419,19 +547,40 @@ impl StreamEncoder for OpenAiStreamEncoder {
             | StreamEvent::BlockStop { .. }
             | StreamEvent::SignatureDelta { .. } => {}
             StreamEvent::TextDelta { text, .. } => {
-                self.chunk(json!({"content": text}), None, out);
+                let delta = Delta {
+                    content: Some(text),
+                    ..Delta::default()
+                };
+                self.chunk(&delta, None, out);
             }
             StreamEvent::ThinkingDelta { text, .. } => {
-                self.chunk(json!({"reasoning_content": text}), None, out);
+                let delta = Delta {
+                    reasoning_content: Some(text),
+                    ..Delta::default()
+                };
+                self.chunk(&delta, None, out);
             }
             StreamEvent::ToolArgumentsDelta { index, json } => {
                 if let Some(ordinal) = self.tool_ordinal(*index) {
-                    let call = json!({"index": ordinal, "function": {"arguments": json}});
-                    self.chunk(json!({"tool_calls": [call]}), None, out);
+                    let call = ToolCallDelta {
+                        function: FunctionDelta {
+                            arguments: json,
+                            name: None,
+                        },
+                        id: None,
+                        index: ordinal,
+                        kind: None,
+                    };
+                    let delta = Delta {
+                        tool_calls: Some([call]),
+                        ..Delta::default()
+                    };
+                    self.chunk(&delta, None, out);
                 }
             }
             StreamEvent::Finish { reason, .. } => {
-                self.chunk(json!({}), Some(encode_finish_reason(reason)), out);
+                let reason = encode_finish_reason(reason);
+                self.chunk(&Delta::default(), Some(reason), out);
             }
             StreamEvent::Usage(usage) => {
                 self.usage.get_or_insert_with(Usage::default).merge(usage);
@@ -442,19 +591,68 @@ impl StreamEncoder for OpenAiStreamEncoder {
             }
             StreamEvent::End => {
                 if self.include_usage {
-                    let mut chunk = json!({
-                        "id": self.id,
-                        "object": "chat.completion.chunk",
-                        "created": self.created,
-                        "model": self.model,
-                        "choices": [],
-                        "usage": encode_usage(&self.usage.unwrap_or_default()),
-                    });
-                    self.write(&mut chunk, out);
+                    out.extend_from_slice(b"data: {\"choices\":[]");
+                    out.extend_from_slice(&self.envelope);
+                    out.extend_from_slice(b",\"usage\":");
+                    write_json(out, &UsageOut::from(&self.usage.unwrap_or_default()));
+                    out.extend_from_slice(b"}\n\n");
                 }
                 write_event(out, None, b"[DONE]");
                 self.done = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_empty_envelope_is_the_one_start_would_write() {
+        let mut encoder = OpenAiStreamEncoder::new(true);
+        encoder.set_envelope("", "", 0);
+        assert_eq!(&*encoder.envelope, EMPTY_ENVELOPE);
+    }
+
+    /// The chunks are the bytes `serde_json` writes for the same `Value` (sorted keys).
+    #[test]
+    fn chunks_match_their_value_serialisation() {
+        let mut encoder = OpenAiStreamEncoder::new(true);
+        let mut out = BytesMut::new();
+        encoder.encode(
+            &StreamEvent::Start {
+                id: "id\"1".into(),
+                model: "m\n".into(),
+            },
+            &mut out,
+        );
+        let created = encoder.envelope[11..]
+            .split(|&byte| byte == b',')
+            .next()
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .unwrap();
+        let expected = json!({
+            "id": "id\"1",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": "m\n",
+            "choices": [{
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": null,
+                "finish_reason": null,
+            }],
+            "usage": null,
+        });
+        let mut line = b"data: ".to_vec();
+        line.extend_from_slice(&serde_json::to_vec(&expected).unwrap());
+        line.extend_from_slice(b"\n\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&line)
+        );
     }
 }
