@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sluice_core::config::EntraConfig;
 
 use crate::gemini::vertex_auth::ServiceAccount;
+use crate::upstream::percent_encode;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -83,9 +84,9 @@ impl TokenSource {
             .map_err(|_| format!("the Entra token_url `{url}` is not a URL"))?;
         let form = format!(
             "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
-            form_encode(&entra.client_id),
-            form_encode(entra.client_secret.expose()),
-            form_encode(scope)
+            percent_encode(&entra.client_id),
+            percent_encode(entra.client_secret.expose()),
+            percent_encode(scope)
         );
         Ok(Self::new(Grant::ClientCredentials(form), token_uri))
     }
@@ -178,17 +179,4 @@ impl TokenSource {
         serde_json::from_slice(&body)
             .map_err(|_| "the token endpoint's answer holds no access_token".to_string())
     }
-}
-
-/// `application/x-www-form-urlencoded` escaping.
-fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

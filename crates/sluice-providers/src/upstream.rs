@@ -334,7 +334,7 @@ impl Upstream {
                 action.map(|action| {
                     format!(
                         "/openai/deployments/{}/{action}?api-version={api_version}",
-                        encode_path_segment(deployment)
+                        percent_encode(deployment)
                     )
                 })
             }
@@ -352,7 +352,7 @@ impl Upstream {
                     Placement::Vertex { prefix } => prefix.as_str(),
                     _ => "/v1beta/models/",
                 };
-                Some(format!("{prefix}{}{action}", encode_path_segment(model)))
+                Some(format!("{prefix}{}{action}", percent_encode(model)))
             }
             Placement::Bedrock => {
                 let action = match operation {
@@ -361,7 +361,7 @@ impl Upstream {
                     Operation::Embeddings => Some("invoke"),
                     Operation::CountTokens => None,
                 };
-                action.map(|action| format!("/model/{}/{action}", encode_path_segment(model)))
+                action.map(|action| format!("/model/{}/{action}", percent_encode(model)))
             }
         };
         let unsupported = || UpstreamError::Unsupported {
@@ -487,9 +487,10 @@ fn vertex_base_url(location: &str) -> String {
     }
 }
 
-/// Percent-encodes a model or deployment name for one path segment: Bedrock ids hold
-/// `:` (`anthropic.claude-3-5-sonnet-20240620-v1:0`) and inference-profile ARNs hold `/`.
-fn encode_path_segment(segment: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters: for a model or
+/// deployment name in one path segment (Bedrock ids hold `:`, inference-profile ARNs
+/// `/`), and for form values.
+pub(crate) fn percent_encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
