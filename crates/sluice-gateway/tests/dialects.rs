@@ -949,3 +949,157 @@ async fn the_model_list_answers_in_the_anthropic_shape_to_anthropic_clients() {
     assert!(anthropic.get("object").is_none());
     assert_eq!(openai["data"][0]["id"], "anthropic/claude-sonnet-4-5");
 }
+
+/// A 1x1 PNG, inline.
+const PIXEL: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+#[tokio::test]
+async fn inline_images_reach_every_dialect_in_its_own_form() {
+    let setup = setup(MockSettings::default()).await;
+    let cases: [(&str, &str); 5] = [
+        (ANTHROPIC, "/messages/0/content/0/source/data"),
+        (GEMINI, "/contents/0/parts/0/inlineData/data"),
+        (BEDROCK, "/messages/0/content/0/image/source/bytes"),
+        (COHERE, "/messages/0/content/0/image_url/url"),
+        (OPENAI, "/messages/0/content/0/image_url/url"),
+    ];
+    for (model, pointer) in cases {
+        let answer = post(
+            &setup.gateway.url("/v1/chat/completions"),
+            json!({"model": model, "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PIXEL}")}},
+                {"type": "text", "text": "what is this"},
+            ]}]})
+            .to_string(),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{model}: {}", answer.text());
+        let received = setup.mock.received();
+        let sent: Value =
+            serde_json::from_slice(&received.last().expect("request").body).expect("json");
+        let image = sent
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{model}: no image at {pointer}: {sent}"));
+        assert!(image.ends_with(PIXEL), "{model}: {image}");
+    }
+    // An image by URL cannot reach Bedrock (it takes bytes): refused, not dropped.
+    let refused = post(
+        &setup.gateway.url("/v1/chat/completions"),
+        json!({"model": BEDROCK, "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        ]}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+}
+
+#[tokio::test]
+async fn extended_thinking_crosses_dialects() {
+    let setup = setup(MockSettings::default()).await;
+    // An OpenAI client's reasoning effort becomes Anthropic's thinking budget, and the
+    // thinking streams back as `reasoning_content`.
+    let answer = post(
+        &setup.gateway.url("/v1/chat/completions"),
+        json!({"model": ANTHROPIC, "reasoning_effort": "low", "max_tokens": 4000, "stream": true,
+               "messages": [{"role": "user", "content": "think first"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let received = setup.mock.received();
+    let sent: Value =
+        serde_json::from_slice(&received.last().expect("request").body).expect("json");
+    assert_eq!(sent["thinking"]["type"], "enabled");
+    assert_eq!(sent["thinking"]["budget_tokens"], 1024);
+    let (chunks, done) = openai_chunks(&answer.body);
+    assert!(done);
+    let reasoning: String = chunks
+        .iter()
+        .filter_map(|chunk| chunk["choices"][0]["delta"]["reasoning_content"].as_str())
+        .collect();
+    assert!(!reasoning.is_empty(), "{}", answer.text());
+    let text: String = chunks
+        .iter()
+        .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "think first");
+
+    // An Anthropic client's thinking and cache_control reach Bedrock as reasoning
+    // configuration and a cache point.
+    let answer = post_with(
+        &setup.gateway.url("/v1/messages"),
+        &ANTHROPIC_HEADERS,
+        json!({"model": BEDROCK, "max_tokens": 4000,
+               "thinking": {"type": "enabled", "budget_tokens": 2048},
+               "system": [{"type": "text", "text": "long shared prefix",
+                           "cache_control": {"type": "ephemeral"}}],
+               "messages": [{"role": "user", "content": "hi"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let received = setup.mock.received();
+    let sent: Value =
+        serde_json::from_slice(&received.last().expect("request").body).expect("json");
+    assert_eq!(
+        sent["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+        2048
+    );
+    assert_eq!(sent["system"][1]["cachePoint"]["type"], "default", "{sent}");
+}
+
+#[tokio::test]
+async fn provider_garbage_on_a_translated_path_is_a_502_or_an_error_event() {
+    let setup = setup(with_fault(MockFault::MalformedJson { rate: 1.0 })).await;
+    for model in [ANTHROPIC, GEMINI, COHERE] {
+        let whole = post(
+            &setup.gateway.url("/v1/chat/completions"),
+            openai_chat(model, "a b c", false),
+        )
+        .await;
+        assert_eq!(whole.status, 502, "{model}: {}", whole.text());
+        assert_eq!(
+            whole.json()["error"]["code"],
+            "upstream_invalid_response",
+            "{model}"
+        );
+        let streamed = post(
+            &setup.gateway.url("/v1/chat/completions"),
+            openai_chat(model, "a b c", true),
+        )
+        .await;
+        let data = sse_data(&streamed.body);
+        assert!(
+            data.last()
+                .is_some_and(|last| last.contains("upstream_invalid_response")),
+            "{model}: {data:?}"
+        );
+    }
+    // An Anthropic client gets Anthropic's error event from a translated stream.
+    let streamed = post_with(
+        &setup.gateway.url("/v1/messages"),
+        &ANTHROPIC_HEADERS,
+        anthropic_messages(GEMINI, "a b c", true),
+    )
+    .await;
+    let events = anthropic_events_lenient(&streamed.body);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("error"),
+        "{}",
+        streamed.text()
+    );
+    // The gateway is still serving.
+    let healthy = get(&setup.gateway.url("/health")).await;
+    assert_eq!(healthy.status, 200);
+}
+
+/// The event names of an Anthropic SSE body.
+fn anthropic_events_lenient(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: ").map(str::to_string))
+        .collect()
+}
