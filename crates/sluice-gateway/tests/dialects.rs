@@ -60,6 +60,18 @@ fn vertex_credentials(mock: &MockServer) -> TempFile {
     TempFile(path)
 }
 
+impl Setup {
+    /// `POST /v1/chat/completions` (the OpenAI dialect).
+    async fn chat(&self, body: String) -> Answer {
+        post(&self.gateway.url("/v1/chat/completions"), body).await
+    }
+
+    /// `POST /v1/messages` with the headers the Anthropic SDK sends.
+    async fn messages(&self, body: String) -> Answer {
+        post_with(&self.gateway.url("/v1/messages"), &ANTHROPIC_HEADERS, body).await
+    }
+}
+
 async fn setup(settings: MockSettings) -> Setup {
     let mock = start_mock(settings).await;
     let root = format!("http://{}", mock.addr());
@@ -232,11 +244,9 @@ fn anthropic_events(body: &[u8]) -> Vec<(String, Value)> {
 async fn openai_clients_get_whole_answers_from_every_dialect() {
     let setup = setup(MockSettings::default()).await;
     for model in ALL_FOR_OPENAI {
-        let answer = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            openai_chat(model, "alpha beta gamma", false),
-        )
-        .await;
+        let answer = setup
+            .chat(openai_chat(model, "alpha beta gamma", false))
+            .await;
         assert_eq!(answer.status, 200, "{model}: {}", answer.text());
         let body = answer.json();
         assert_eq!(body["object"], "chat.completion", "{model}");
@@ -345,11 +355,7 @@ async fn each_dialect_reaches_its_own_paths_with_its_own_credentials() {
         Some("eu-west-1")
     );
     for _ in 0..3 {
-        let answer = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            openai_chat(VERTEX, "again", false),
-        )
-        .await;
+        let answer = setup.chat(openai_chat(VERTEX, "again", false)).await;
         assert_eq!(answer.status, 200);
     }
     assert_eq!(setup.mock.stats().oauth_tokens_issued(), 1);
@@ -359,11 +365,9 @@ async fn each_dialect_reaches_its_own_paths_with_its_own_credentials() {
 async fn openai_clients_get_streams_translated_chunk_by_chunk() {
     let setup = setup(MockSettings::default()).await;
     for model in ALL_FOR_OPENAI {
-        let answer = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            openai_chat(model, "one two three four", true),
-        )
-        .await;
+        let answer = setup
+            .chat(openai_chat(model, "one two three four", true))
+            .await;
         assert_eq!(answer.status, 200, "{model}: {}", answer.text());
         assert!(
             answer
@@ -404,11 +408,7 @@ async fn openai_clients_get_streams_translated_chunk_by_chunk() {
 async fn openai_clients_get_tool_calls_from_every_dialect_whole_and_streamed() {
     let setup = setup(MockSettings::default()).await;
     for model in ALL_FOR_OPENAI {
-        let whole = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            weather_tool_openai(model, false),
-        )
-        .await;
+        let whole = setup.chat(weather_tool_openai(model, false)).await;
         assert_eq!(whole.status, 200, "{model}: {}", whole.text());
         let body = whole.json();
         let call = &body["choices"][0]["message"]["tool_calls"][0];
@@ -427,11 +427,7 @@ async fn openai_clients_get_tool_calls_from_every_dialect_whole_and_streamed() {
         assert_eq!(arguments["city"], "mock", "{model}");
         assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{model}");
 
-        let streamed = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            weather_tool_openai(model, true),
-        )
-        .await;
+        let streamed = setup.chat(weather_tool_openai(model, true)).await;
         assert_eq!(streamed.status, 200, "{model}");
         let (chunks, done) = openai_chunks(&streamed.body);
         assert!(done, "{model}");
@@ -487,12 +483,9 @@ async fn anthropic_clients_get_messages_from_every_dialect() {
 async fn anthropic_clients_get_the_documented_event_sequence_from_every_dialect() {
     let setup = setup(MockSettings::default()).await;
     for model in ALL_FOR_ANTHROPIC {
-        let answer = post_with(
-            &setup.gateway.url("/v1/messages"),
-            &ANTHROPIC_HEADERS,
-            anthropic_messages(model, "one two three", true),
-        )
-        .await;
+        let answer = setup
+            .messages(anthropic_messages(model, "one two three", true))
+            .await;
         assert_eq!(answer.status, 200, "{model}: {}", answer.text());
         let events = anthropic_events(&answer.body);
         let names: Vec<&str> = events
@@ -538,12 +531,7 @@ async fn anthropic_clients_get_the_documented_event_sequence_from_every_dialect(
 async fn anthropic_clients_get_tool_use_from_every_dialect_whole_and_streamed() {
     let setup = setup(MockSettings::default()).await;
     for model in ALL_FOR_ANTHROPIC {
-        let whole = post_with(
-            &setup.gateway.url("/v1/messages"),
-            &ANTHROPIC_HEADERS,
-            weather_tool_anthropic(model, false),
-        )
-        .await;
+        let whole = setup.messages(weather_tool_anthropic(model, false)).await;
         assert_eq!(whole.status, 200, "{model}: {}", whole.text());
         let body = whole.json();
         let tool_use = body["content"]
@@ -554,12 +542,7 @@ async fn anthropic_clients_get_tool_use_from_every_dialect_whole_and_streamed() 
         assert_eq!(tool_use["input"]["city"], "mock", "{model}");
         assert_eq!(body["stop_reason"], "tool_use", "{model}");
 
-        let streamed = post_with(
-            &setup.gateway.url("/v1/messages"),
-            &ANTHROPIC_HEADERS,
-            weather_tool_anthropic(model, true),
-        )
-        .await;
+        let streamed = setup.messages(weather_tool_anthropic(model, true)).await;
         assert_eq!(streamed.status, 200, "{model}");
         let events = anthropic_events(&streamed.body);
         let start = events
@@ -616,11 +599,7 @@ async fn provider_errors_reach_openai_clients_in_their_envelope_with_the_equival
     // (Vertex is left out: the fault hits its token endpoint first, a 502.)
     let limited = faulty(429).await;
     for model in [ANTHROPIC, GEMINI, BEDROCK, COHERE] {
-        let answer = post(
-            &limited.gateway.url("/v1/chat/completions"),
-            openai_chat(model, "hi", false),
-        )
-        .await;
+        let answer = limited.chat(openai_chat(model, "hi", false)).await;
         assert_eq!(answer.status, 429, "{model}: {}", answer.text());
         assert_eq!(answer.header("retry-after"), Some("7"), "{model}");
         let body = answer.json();
@@ -635,11 +614,7 @@ async fn provider_errors_reach_openai_clients_in_their_envelope_with_the_equival
         );
     }
     let overloaded = faulty(529).await;
-    let answer = post(
-        &overloaded.gateway.url("/v1/chat/completions"),
-        openai_chat(ANTHROPIC, "hi", false),
-    )
-    .await;
+    let answer = overloaded.chat(openai_chat(ANTHROPIC, "hi", false)).await;
     assert_eq!(answer.status, 503, "{}", answer.text());
     assert_eq!(answer.json()["error"]["code"], "overloaded");
 }
@@ -648,34 +623,25 @@ async fn provider_errors_reach_openai_clients_in_their_envelope_with_the_equival
 async fn provider_errors_reach_anthropic_clients_in_their_envelope() {
     let failing = faulty(500).await;
     for model in [OPENAI, GEMINI, BEDROCK, COHERE] {
-        let answer = post_with(
-            &failing.gateway.url("/v1/messages"),
-            &ANTHROPIC_HEADERS,
-            anthropic_messages(model, "hi", false),
-        )
-        .await;
+        let answer = failing
+            .messages(anthropic_messages(model, "hi", false))
+            .await;
         assert_eq!(answer.status, 500, "{model}: {}", answer.text());
         let body = answer.json();
         assert_eq!(body["type"], "error", "{model}: {body}");
         assert_eq!(body["error"]["type"], "api_error", "{model}: {body}");
     }
     let limited = faulty(429).await;
-    let answer = post_with(
-        &limited.gateway.url("/v1/messages"),
-        &ANTHROPIC_HEADERS,
-        anthropic_messages(GEMINI, "hi", false),
-    )
-    .await;
+    let answer = limited
+        .messages(anthropic_messages(GEMINI, "hi", false))
+        .await;
     assert_eq!(answer.status, 429);
     assert_eq!(answer.json()["error"]["type"], "rate_limit_error");
     assert_eq!(answer.header("retry-after"), Some("7"));
     // The gateway's own errors speak Anthropic too.
-    let unknown = post_with(
-        &limited.gateway.url("/v1/messages"),
-        &ANTHROPIC_HEADERS,
-        anthropic_messages("nowhere/model", "hi", false),
-    )
-    .await;
+    let unknown = limited
+        .messages(anthropic_messages("nowhere/model", "hi", false))
+        .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json()["error"]["type"], "not_found_error");
 }
@@ -688,11 +654,7 @@ async fn a_stream_cut_on_a_translated_path_ends_with_an_error_in_the_clients_dia
     }))
     .await;
     let words = "w1 w2 w3 w4 w5 w6";
-    let openai = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        openai_chat(ANTHROPIC, words, true),
-    )
-    .await;
+    let openai = setup.chat(openai_chat(ANTHROPIC, words, true)).await;
     let data = sse_data(&openai.body);
     assert!(
         data.last().is_some_and(|last| last.contains("\"error\"")),
@@ -700,12 +662,9 @@ async fn a_stream_cut_on_a_translated_path_ends_with_an_error_in_the_clients_dia
     );
     assert!(!data.iter().any(|event| event == "[DONE]"), "{data:?}");
 
-    let anthropic = post_with(
-        &setup.gateway.url("/v1/messages"),
-        &ANTHROPIC_HEADERS,
-        anthropic_messages(GEMINI, words, true),
-    )
-    .await;
+    let anthropic = setup
+        .messages(anthropic_messages(GEMINI, words, true))
+        .await;
     let events = anthropic_events(&anthropic.body);
     let (name, data) = events.last().expect("events");
     assert_eq!(name, "error", "{events:?}");
@@ -721,11 +680,7 @@ async fn an_in_stream_overload_reaches_an_openai_client_as_an_error_event() {
         status: 529,
     }))
     .await;
-    let answer = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        openai_chat(ANTHROPIC, "a b c d e", true),
-    )
-    .await;
+    let answer = setup.chat(openai_chat(ANTHROPIC, "a b c d e", true)).await;
     let (chunks, done) = openai_chunks(&answer.body);
     assert!(!done);
     let error = chunks.last().expect("chunks");
@@ -838,13 +793,13 @@ async fn count_tokens_is_answered_where_the_provider_can_count() {
 #[tokio::test]
 async fn parameters_a_provider_cannot_honour_are_dropped_by_rule_or_refused() {
     let setup = setup(MockSettings::default()).await;
-    let dropped = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        json!({"model": ANTHROPIC, "messages": [{"role": "user", "content": "x"}],
+    let dropped = setup
+        .chat(
+            json!({"model": ANTHROPIC, "messages": [{"role": "user", "content": "x"}],
                "seed": 7, "logit_bias": {"50256": -100}})
-        .to_string(),
-    )
-    .await;
+            .to_string(),
+        )
+        .await;
     assert_eq!(dropped.status, 200, "{}", dropped.text());
     let header = dropped
         .header("x-sluice-dropped-params")
@@ -854,33 +809,33 @@ async fn parameters_a_provider_cannot_honour_are_dropped_by_rule_or_refused() {
         "{header}"
     );
 
-    let refused = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        json!({"model": ANTHROPIC, "messages": [{"role": "user", "content": "x"}],
+    let refused = setup
+        .chat(
+            json!({"model": ANTHROPIC, "messages": [{"role": "user", "content": "x"}],
                "response_format": {"type": "json_object"}})
-        .to_string(),
-    )
-    .await;
+            .to_string(),
+        )
+        .await;
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert_eq!(refused.json()["error"]["param"], "response_format");
 
-    let several = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        json!({"model": GEMINI, "messages": [{"role": "user", "content": "x"}], "n": 2})
-            .to_string(),
-    )
-    .await;
+    let several = setup
+        .chat(
+            json!({"model": GEMINI, "messages": [{"role": "user", "content": "x"}], "n": 2})
+                .to_string(),
+        )
+        .await;
     assert_eq!(several.status, 400, "{}", several.text());
     assert_eq!(several.json()["error"]["param"], "n");
 
     // The same parameters pass through untouched to a provider of the client's dialect.
-    let same_dialect = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        json!({"model": OPENAI, "messages": [{"role": "user", "content": "x"}],
+    let same_dialect = setup
+        .chat(
+            json!({"model": OPENAI, "messages": [{"role": "user", "content": "x"}],
                "seed": 7, "logit_bias": {"50256": -100}})
-        .to_string(),
-    )
-    .await;
+            .to_string(),
+        )
+        .await;
     assert_eq!(same_dialect.status, 200);
     assert_eq!(same_dialect.header("x-sluice-dropped-params"), None);
 }
@@ -889,9 +844,7 @@ async fn parameters_a_provider_cannot_honour_are_dropped_by_rule_or_refused() {
 async fn a_conversation_with_tool_results_translates_to_every_dialect() {
     let setup = setup(MockSettings::default()).await;
     for model in ALL_FOR_OPENAI {
-        let answer = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            json!({
+        let answer = setup.chat(json!({
                 "model": model,
                 "messages": [
                     {"role": "user", "content": "What is the weather in Paris?"},
@@ -908,9 +861,7 @@ async fn a_conversation_with_tool_results_translates_to_every_dialect() {
                 }}],
                 "tool_choice": "none",
             })
-            .to_string(),
-        )
-        .await;
+            .to_string()).await;
         // Bedrock has no "none" tool choice once the conversation holds tool blocks:
         // the documented rule refuses it rather than let the model call a tool.
         if model == BEDROCK {
@@ -964,15 +915,11 @@ async fn inline_images_reach_every_dialect_in_its_own_form() {
         (OPENAI, "/messages/0/content/0/image_url/url"),
     ];
     for (model, pointer) in cases {
-        let answer = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            json!({"model": model, "messages": [{"role": "user", "content": [
+        let answer = setup.chat(json!({"model": model, "messages": [{"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PIXEL}")}},
                 {"type": "text", "text": "what is this"},
             ]}]})
-            .to_string(),
-        )
-        .await;
+            .to_string()).await;
         assert_eq!(answer.status, 200, "{model}: {}", answer.text());
         let received = setup.mock.received();
         let sent: Value =
@@ -984,14 +931,14 @@ async fn inline_images_reach_every_dialect_in_its_own_form() {
         assert!(image.ends_with(PIXEL), "{model}: {image}");
     }
     // An image by URL cannot reach Bedrock (it takes bytes): refused, not dropped.
-    let refused = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        json!({"model": BEDROCK, "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-        ]}]})
-        .to_string(),
-    )
-    .await;
+    let refused = setup
+        .chat(
+            json!({"model": BEDROCK, "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            ]}]})
+            .to_string(),
+        )
+        .await;
     assert_eq!(refused.status, 400, "{}", refused.text());
 }
 
@@ -1000,13 +947,9 @@ async fn extended_thinking_crosses_dialects() {
     let setup = setup(MockSettings::default()).await;
     // An OpenAI client's reasoning effort becomes Anthropic's thinking budget, and the
     // thinking streams back as `reasoning_content`.
-    let answer = post(
-        &setup.gateway.url("/v1/chat/completions"),
-        json!({"model": ANTHROPIC, "reasoning_effort": "low", "max_tokens": 4000, "stream": true,
+    let answer = setup.chat(json!({"model": ANTHROPIC, "reasoning_effort": "low", "max_tokens": 4000, "stream": true,
                "messages": [{"role": "user", "content": "think first"}]})
-        .to_string(),
-    )
-    .await;
+        .to_string()).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let received = setup.mock.received();
     let sent: Value =
@@ -1028,17 +971,16 @@ async fn extended_thinking_crosses_dialects() {
 
     // An Anthropic client's thinking and cache_control reach Bedrock as reasoning
     // configuration and a cache point.
-    let answer = post_with(
-        &setup.gateway.url("/v1/messages"),
-        &ANTHROPIC_HEADERS,
-        json!({"model": BEDROCK, "max_tokens": 4000,
+    let answer = setup
+        .messages(
+            json!({"model": BEDROCK, "max_tokens": 4000,
                "thinking": {"type": "enabled", "budget_tokens": 2048},
                "system": [{"type": "text", "text": "long shared prefix",
                            "cache_control": {"type": "ephemeral"}}],
                "messages": [{"role": "user", "content": "hi"}]})
-        .to_string(),
-    )
-    .await;
+            .to_string(),
+        )
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let received = setup.mock.received();
     let sent: Value =
@@ -1054,22 +996,14 @@ async fn extended_thinking_crosses_dialects() {
 async fn provider_garbage_on_a_translated_path_is_a_502_or_an_error_event() {
     let setup = setup(with_fault(MockFault::MalformedJson { rate: 1.0 })).await;
     for model in [ANTHROPIC, GEMINI, COHERE] {
-        let whole = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            openai_chat(model, "a b c", false),
-        )
-        .await;
+        let whole = setup.chat(openai_chat(model, "a b c", false)).await;
         assert_eq!(whole.status, 502, "{model}: {}", whole.text());
         assert_eq!(
             whole.json()["error"]["code"],
             "upstream_invalid_response",
             "{model}"
         );
-        let streamed = post(
-            &setup.gateway.url("/v1/chat/completions"),
-            openai_chat(model, "a b c", true),
-        )
-        .await;
+        let streamed = setup.chat(openai_chat(model, "a b c", true)).await;
         let data = sse_data(&streamed.body);
         assert!(
             data.last()
@@ -1078,12 +1012,9 @@ async fn provider_garbage_on_a_translated_path_is_a_502_or_an_error_event() {
         );
     }
     // An Anthropic client gets Anthropic's error event from a translated stream.
-    let streamed = post_with(
-        &setup.gateway.url("/v1/messages"),
-        &ANTHROPIC_HEADERS,
-        anthropic_messages(GEMINI, "a b c", true),
-    )
-    .await;
+    let streamed = setup
+        .messages(anthropic_messages(GEMINI, "a b c", true))
+        .await;
     let events = anthropic_events_lenient(&streamed.body);
     assert_eq!(
         events.last().map(String::as_str),
