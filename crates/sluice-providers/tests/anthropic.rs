@@ -2,10 +2,15 @@
 //! https://docs.anthropic.com/en/api/messages, the streaming and error pages, and
 //! round-trip properties (canonical → Anthropic → canonical keeps the meaning).
 
+#[path = "common/helpers.rs"]
+mod helpers;
 #[path = "common/strategies.rs"]
 mod strategies;
 
-use bytes::BytesMut;
+use helpers::{
+    assert_invalid_upstream, body_json, decode_at_cuts, decode_in_sizes, encode_all,
+    invalid_request_param, unsupported_param, user_text,
+};
 use http::StatusCode;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -15,57 +20,35 @@ use sluice_core::chat::{
     ToolResult, ToolResultContent, Usage,
 };
 use sluice_core::{ApiError, ErrorKind};
+use sluice_providers::TranslateError;
 use sluice_providers::anthropic::{
     AnthropicStreamDecoder, AnthropicStreamEncoder, decode_count_tokens_response, decode_error,
     decode_request, decode_response, encode_count_tokens_response, encode_request, encode_response,
 };
-use sluice_providers::{StreamDecoder, StreamEncoder, TranslateError};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-fn body_json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap()
-}
 
 /// Decodes a whole stream fed in pieces of `piece` bytes.
 fn decode_stream_in_pieces(
     stream: &[u8],
     piece: usize,
 ) -> Result<Vec<StreamEvent>, TranslateError> {
-    let mut decoder = AnthropicStreamDecoder::new();
-    let mut events = Vec::new();
-    for chunk in stream.chunks(piece) {
-        decoder.feed(chunk, &mut events)?;
-    }
-    decoder.finish(&mut events)?;
-    Ok(events)
+    decode_in_sizes(
+        AnthropicStreamDecoder::new(),
+        stream,
+        std::iter::repeat(piece),
+    )
 }
 
 /// Decodes a whole stream cut at the given byte offsets.
 fn decode_stream_at(stream: &[u8], cuts: &[usize]) -> Result<Vec<StreamEvent>, TranslateError> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (stream.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut decoder = AnthropicStreamDecoder::new();
-    let mut events = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        decoder.feed(&stream[start..cut], &mut events)?;
-        start = cut;
-    }
-    decoder.feed(&stream[start..], &mut events)?;
-    decoder.finish(&mut events)?;
-    Ok(events)
+    decode_at_cuts(AnthropicStreamDecoder::new(), stream, cuts)
 }
 
 fn encode_stream(events: &[StreamEvent]) -> Vec<u8> {
-    let mut encoder = AnthropicStreamEncoder::new();
-    let mut out = BytesMut::new();
-    for event in events {
-        encoder.encode(event, &mut out);
-    }
-    out.to_vec()
+    encode_all(&mut AnthropicStreamEncoder::new(), events).to_vec()
 }
 
 /// The `(event name, data)` pairs of an encoded stream.
@@ -242,12 +225,10 @@ fn decodes_a_request_with_every_mapped_field() {
 #[test]
 fn missing_max_tokens_is_an_invalid_request_naming_it() {
     let body = br#"{"model": "claude-sonnet-4-20250514", "messages": [{"role": "user", "content": "Hi"}]}"#;
-    match decode_request(body) {
-        Err(TranslateError::InvalidRequest { param, .. }) => {
-            assert_eq!(param.as_deref(), Some("max_tokens"));
-        }
-        other => panic!("expected InvalidRequest, got {other:?}"),
-    }
+    assert_eq!(
+        invalid_request_param(decode_request(body)).as_deref(),
+        Some("max_tokens")
+    );
 }
 
 #[test]
@@ -276,10 +257,10 @@ fn blocks_and_tools_without_a_canonical_form_are_refused() {
             {"type": "text", "text": "Summarise"}
         ]}]
     });
-    match decode_request(document.to_string().as_bytes()) {
-        Err(TranslateError::Unsupported { param, .. }) => assert_eq!(param, "document"),
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
+    assert_eq!(
+        unsupported_param(decode_request(document.to_string().as_bytes())),
+        "document"
+    );
 
     let search_result = json!({
         "model": "m", "max_tokens": 10,
@@ -289,22 +270,20 @@ fn blocks_and_tools_without_a_canonical_form_are_refused() {
             ]}
         ]}]
     });
-    match decode_request(search_result.to_string().as_bytes()) {
-        Err(TranslateError::Unsupported { param, .. }) => assert_eq!(param, "search_result"),
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
+    assert_eq!(
+        unsupported_param(decode_request(search_result.to_string().as_bytes())),
+        "search_result"
+    );
 
     let web_search = json!({
         "model": "m", "max_tokens": 10,
         "messages": [{"role": "user", "content": "What is new?"}],
         "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]
     });
-    match decode_request(web_search.to_string().as_bytes()) {
-        Err(TranslateError::Unsupported { param, .. }) => {
-            assert_eq!(param, "web_search_20250305");
-        }
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
+    assert_eq!(
+        unsupported_param(decode_request(web_search.to_string().as_bytes())),
+        "web_search_20250305"
+    );
 
     // `custom` is the documented type of ordinary tools.
     let custom = json!({
@@ -365,13 +344,6 @@ fn weather_tool() -> Tool {
             "required": ["location"]
         }),
         cache_control: None,
-    }
-}
-
-fn user_text(text: &str) -> Message {
-    Message {
-        role: Role::User,
-        content: vec![Part::Text(TextBlock::new(text))],
     }
 }
 
@@ -750,10 +722,7 @@ fn stop_reasons_decode() {
 #[test]
 fn an_unreadable_response_is_an_upstream_error() {
     for body in [&b"<html>"[..], br#"{"type": "message"}"#] {
-        assert!(matches!(
-            decode_response(body),
-            Err(TranslateError::InvalidUpstream(_))
-        ));
+        assert_invalid_upstream(decode_response(body));
     }
 }
 
@@ -1172,14 +1141,8 @@ data: {"type":"message_stop"}
 #[test]
 fn a_cut_stream_is_an_upstream_error() {
     let cut = &BASIC_STREAM[..BASIC_STREAM.find("event: message_stop").unwrap()];
-    assert!(matches!(
-        decode_stream_in_pieces(cut.as_bytes(), 4),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
-    assert!(matches!(
-        decode_stream_in_pieces(b"", 1),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(decode_stream_in_pieces(cut.as_bytes(), 4));
+    assert_invalid_upstream(decode_stream_in_pieces(b"", 1));
 }
 
 #[test]
@@ -1188,10 +1151,7 @@ fn malformed_stream_events_are_upstream_errors() {
         "event: message_start\ndata: {not json\n\n",
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n",
     ] {
-        assert!(matches!(
-            decode_stream_in_pieces(stream.as_bytes(), 1),
-            Err(TranslateError::InvalidUpstream(_))
-        ));
+        assert_invalid_upstream(decode_stream_in_pieces(stream.as_bytes(), 1));
     }
 }
 
@@ -1435,10 +1395,7 @@ fn token_counts_round_trip() {
         body_json(&encode_count_tokens_response(14)),
         json!({"input_tokens": 14})
     );
-    assert!(matches!(
-        decode_count_tokens_response(br#"{"tokens": 1}"#),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(decode_count_tokens_response(br#"{"tokens": 1}"#));
 }
 
 // ---------------------------------------------------------------------------------------

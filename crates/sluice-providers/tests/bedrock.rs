@@ -2,12 +2,16 @@
 //! errors, InvokeModel embeddings), the SigV4 test-suite vectors, event-stream frames
 //! checked byte by byte, and round trips canonical → Bedrock → canonical.
 
+#[path = "common/helpers.rs"]
+mod helpers;
 #[path = "common/strategies.rs"]
 mod strategies;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use helpers::{
+    assert_invalid_upstream, body_json, decode_in_sizes, encode_all, unsupported_param, user_text,
+};
 use http::StatusCode;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -20,7 +24,7 @@ use sluice_core::chat::{
 use sluice_providers::bedrock::{
     self, AwsCredentials, BedrockStreamDecoder, BedrockStreamEncoder, eventstream,
 };
-use sluice_providers::{StreamDecoder, StreamEncoder, TranslateError};
+use sluice_providers::{StreamDecoder, TranslateError};
 use strategies::{RequestShape, ResponseShape, StreamShape};
 
 // ---------------------------------------------------------------------------------------
@@ -73,21 +77,26 @@ fn authorization(parts: &http::request::Parts) -> &str {
 const SUITE_SCOPE: &str =
     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request";
 
+/// Signs a request of the suite's `service` with no body and no session token.
+fn sign_vanilla(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+    sign_suite(method, uri, headers, b"", None, "service")
+}
+
+/// Asserts `parts` are signed in the suite's scope with these headers and signature.
+fn assert_suite_signature(parts: &http::request::Parts, signed_headers: &str, signature: &str) {
+    assert_eq!(
+        authorization(parts),
+        format!("{SUITE_SCOPE}, SignedHeaders={signed_headers}, Signature={signature}")
+    );
+}
+
 #[test]
 fn sigv4_get_vanilla() {
-    let parts = sign_suite(
-        "GET",
-        "https://example.amazonaws.com/",
-        &[],
-        b"",
-        None,
-        "service",
-    );
-    assert_eq!(
-        authorization(&parts),
-        format!(
-            "{SUITE_SCOPE}, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        )
+    let parts = sign_vanilla("GET", "https://example.amazonaws.com/", &[]);
+    assert_suite_signature(
+        &parts,
+        "host;x-amz-date",
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
     );
     assert_eq!(parts.headers["x-amz-date"], "20150830T123600Z");
     assert!(parts.headers.get("x-amz-security-token").is_none());
@@ -96,73 +105,53 @@ fn sigv4_get_vanilla() {
 
 #[test]
 fn sigv4_post_vanilla() {
-    let parts = sign_suite(
-        "POST",
-        "https://example.amazonaws.com/",
-        &[],
-        b"",
-        None,
-        "service",
-    );
-    assert_eq!(
-        authorization(&parts),
-        format!(
-            "{SUITE_SCOPE}, SignedHeaders=host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
-        )
+    let parts = sign_vanilla("POST", "https://example.amazonaws.com/", &[]);
+    assert_suite_signature(
+        &parts,
+        "host;x-amz-date",
+        "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
     );
 }
 
 #[test]
 fn sigv4_get_vanilla_query_order_key_case() {
-    let parts = sign_suite(
+    let parts = sign_vanilla(
         "GET",
         "https://example.amazonaws.com/?Param2=value2&Param1=value1",
         &[],
-        b"",
-        None,
-        "service",
     );
-    assert_eq!(
-        authorization(&parts),
-        format!(
-            "{SUITE_SCOPE}, SignedHeaders=host;x-amz-date, Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
-        )
+    assert_suite_signature(
+        &parts,
+        "host;x-amz-date",
+        "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
     );
 }
 
 #[test]
 fn sigv4_post_header_key_sort() {
-    let parts = sign_suite(
+    let parts = sign_vanilla(
         "POST",
         "https://example.amazonaws.com/",
         &[("My-Header1", "value1")],
-        b"",
-        None,
-        "service",
     );
-    assert_eq!(
-        authorization(&parts),
-        format!(
-            "{SUITE_SCOPE}, SignedHeaders=host;my-header1;x-amz-date, Signature=c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c"
-        )
+    assert_suite_signature(
+        &parts,
+        "host;my-header1;x-amz-date",
+        "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c",
     );
 }
 
 #[test]
 fn sigv4_get_header_value_trim() {
-    let parts = sign_suite(
+    let parts = sign_vanilla(
         "GET",
         "https://example.amazonaws.com/",
         &[("My-Header1", " value1"), ("My-Header2", "\"a   b   c\"")],
-        b"",
-        None,
-        "service",
     );
-    assert_eq!(
-        authorization(&parts),
-        format!(
-            "{SUITE_SCOPE}, SignedHeaders=host;my-header1;my-header2;x-amz-date, Signature=acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"
-        )
+    assert_suite_signature(
+        &parts,
+        "host;my-header1;my-header2;x-amz-date",
+        "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736",
     );
 }
 
@@ -178,11 +167,10 @@ fn sigv4_post_sts_header_before() {
         "service",
     );
     assert_eq!(parts.headers["x-amz-security-token"], TOKEN);
-    assert_eq!(
-        authorization(&parts),
-        format!(
-            "{SUITE_SCOPE}, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"
-        )
+    assert_suite_signature(
+        &parts,
+        "host;x-amz-date;x-amz-security-token",
+        "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead",
     );
 }
 
@@ -267,14 +255,7 @@ fn whole_requests_sign_like_their_parts_and_drop_stale_tokens() {
     )
     .unwrap();
     assert!(request.headers().get("x-amz-security-token").is_none());
-    let parts = sign_suite(
-        "GET",
-        "https://example.amazonaws.com/",
-        &[],
-        b"",
-        None,
-        "service",
-    );
+    let parts = sign_vanilla("GET", "https://example.amazonaws.com/", &[]);
     assert_eq!(
         request.headers()["authorization"],
         parts.headers["authorization"]
@@ -431,13 +412,6 @@ fn decodes_the_documented_tool_use_request() {
     );
 }
 
-fn user_text(text: &str) -> Message {
-    Message {
-        role: Role::User,
-        content: vec![Part::Text(TextBlock::new(text))],
-    }
-}
-
 #[test]
 fn encodes_a_request_in_the_documented_shape() {
     let request = ChatRequest {
@@ -506,7 +480,7 @@ fn encodes_a_request_in_the_documented_shape() {
     };
     let encoded =
         bedrock::encode_request(&request, "anthropic.claude-3-7-sonnet-20250219-v1:0").unwrap();
-    let body: Value = serde_json::from_slice(&encoded.body).unwrap();
+    let body = body_json(&encoded.body);
     assert_eq!(
         body,
         json!({
@@ -539,13 +513,6 @@ fn encodes_a_request_in_the_documented_shape() {
         encoded.dropped,
         vec!["seed", "user", "parallel_tool_calls", "logprobs"]
     );
-}
-
-fn unsupported_param(result: Result<sluice_providers::Encoded, TranslateError>) -> String {
-    match result {
-        Err(TranslateError::Unsupported { param, .. }) => param,
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
 }
 
 #[test]
@@ -621,8 +588,7 @@ fn refuses_what_bedrock_cannot_honour() {
         tool_choice: Some(ToolChoice::None),
         ..ChatRequest::default()
     };
-    let body: Value =
-        serde_json::from_slice(&bedrock::encode_request(&fresh, "m").unwrap().body).unwrap();
+    let body = body_json(&bedrock::encode_request(&fresh, "m").unwrap().body);
     assert!(body.get("toolConfig").is_none());
 }
 
@@ -641,12 +607,11 @@ fn same_role_turns_are_merged_and_empty_text_is_left_out() {
         ],
         ..ChatRequest::default()
     };
-    let body: Value = serde_json::from_slice(
+    let body = body_json(
         &bedrock::encode_request(&request, "anthropic.claude-3-haiku-v1:0")
             .unwrap()
             .body,
-    )
-    .unwrap();
+    );
     assert_eq!(
         body["messages"],
         json!([{"role": "user", "content": [{"text": "first"}, {"text": "second"}]}])
@@ -694,10 +659,7 @@ fn decodes_the_documented_response() {
             reasoning_tokens: 0,
         }
     );
-    assert!(matches!(
-        bedrock::decode_response(b"{\"output\":{}}"),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(bedrock::decode_response(b"{\"output\":{}}"));
 }
 
 #[test]
@@ -715,7 +677,7 @@ fn encodes_a_response_with_bedrock_usage() {
         },
         ..ChatResponse::default()
     };
-    let body: Value = serde_json::from_slice(&bedrock::encode_response(&response)).unwrap();
+    let body = body_json(&bedrock::encode_response(&response));
     assert_eq!(body["stopReason"], "max_tokens");
     assert_eq!(
         body["usage"],
@@ -823,26 +785,6 @@ fn expected_documented_events() -> Vec<StreamEvent> {
     ]
 }
 
-fn decode_in_chunks(
-    decoder: &mut BedrockStreamDecoder,
-    bytes: &[u8],
-    chunk_sizes: &mut dyn Iterator<Item = usize>,
-) -> Result<Vec<StreamEvent>, TranslateError> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let size = chunk_sizes
-            .next()
-            .unwrap_or(rest.len())
-            .clamp(1, rest.len());
-        let (chunk, tail) = rest.split_at(size);
-        decoder.feed(chunk, &mut out)?;
-        rest = tail;
-    }
-    decoder.finish(&mut out)?;
-    Ok(out)
-}
-
 fn without_start(events: Vec<StreamEvent>, model: &str) -> Vec<StreamEvent> {
     let mut events = events.into_iter();
     match events.next() {
@@ -858,19 +800,15 @@ fn without_start(events: Vec<StreamEvent>, model: &str) -> Vec<StreamEvent> {
 #[test]
 fn decodes_the_documented_stream_whole_and_byte_by_byte() {
     let bytes = documented_stream();
-    let whole = decode_in_chunks(
-        &mut BedrockStreamDecoder::with_model("m"),
+    let whole = decode_in_sizes(
+        BedrockStreamDecoder::with_model("m"),
         &bytes,
-        &mut std::iter::empty(),
+        std::iter::empty(),
     )
     .unwrap();
     assert_eq!(without_start(whole, "m"), expected_documented_events());
-    let bytewise = decode_in_chunks(
-        &mut BedrockStreamDecoder::new(),
-        &bytes,
-        &mut std::iter::repeat(1),
-    )
-    .unwrap();
+    let bytewise =
+        decode_in_sizes(BedrockStreamDecoder::new(), &bytes, std::iter::repeat(1)).unwrap();
     assert_eq!(without_start(bytewise, ""), expected_documented_events());
 }
 
@@ -901,12 +839,7 @@ fn reasoning_stream_blocks_are_opened_by_their_first_delta() {
     ]
     .concat();
     // No metadata: the answer is whole, so finish() accepts it.
-    let events = decode_in_chunks(
-        &mut BedrockStreamDecoder::new(),
-        &bytes,
-        &mut std::iter::empty(),
-    )
-    .unwrap();
+    let events = decode_in_sizes(BedrockStreamDecoder::new(), &bytes, std::iter::empty()).unwrap();
     assert_eq!(
         without_start(events, ""),
         vec![
@@ -962,17 +895,11 @@ fn a_cut_stream_is_an_error() {
     let mut decoder = BedrockStreamDecoder::new();
     let mut out = Vec::new();
     decoder.feed(&bytes[..cut_at], &mut out).unwrap();
-    assert!(matches!(
-        decoder.finish(&mut out),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(decoder.finish(&mut out));
     // Cut in the middle of a frame.
     let mut decoder = BedrockStreamDecoder::new();
     decoder.feed(&bytes[..bytes.len() - 3], &mut out).unwrap();
-    assert!(matches!(
-        decoder.finish(&mut out),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(decoder.finish(&mut out));
 }
 
 #[test]
@@ -990,12 +917,7 @@ fn stream_exceptions_become_error_events() {
         exception,
     ]
     .concat();
-    let events = decode_in_chunks(
-        &mut BedrockStreamDecoder::new(),
-        &bytes,
-        &mut std::iter::empty(),
-    )
-    .unwrap();
+    let events = decode_in_sizes(BedrockStreamDecoder::new(), &bytes, std::iter::empty()).unwrap();
     let events = without_start(events, "");
     let [StreamEvent::Error(error)] = events.as_slice() else {
         panic!("expected one error, got {events:?}");
@@ -1131,10 +1053,9 @@ fn titan_embeddings_take_one_text() {
         dimensions: Some(512),
         ..EmbeddingsRequest::default()
     };
-    let body: Value = serde_json::from_slice(
+    let body = body_json(
         &bedrock::encode_embeddings_request(&request, "amazon.titan-embed-text-v2:0").unwrap(),
-    )
-    .unwrap();
+    );
     assert_eq!(
         body,
         json!({"inputText": "What are the different services that you offer?", "dimensions": 512})
@@ -1143,18 +1064,27 @@ fn titan_embeddings_take_one_text() {
         input: vec!["a".into(), "b".into()],
         ..EmbeddingsRequest::default()
     };
-    assert!(matches!(
-        bedrock::encode_embeddings_request(&two, "amazon.titan-embed-text-v2:0"),
-        Err(TranslateError::Unsupported { param, .. }) if param == "input"
-    ));
-    assert!(matches!(
-        bedrock::encode_embeddings_request(&request, "amazon.titan-embed-text-v1"),
-        Err(TranslateError::Unsupported { param, .. }) if param == "dimensions"
-    ));
-    assert!(matches!(
-        bedrock::encode_embeddings_request(&request, "meta.llama3-8b-instruct-v1:0"),
-        Err(TranslateError::Unsupported { param, .. }) if param == "model"
-    ));
+    assert_eq!(
+        unsupported_param(bedrock::encode_embeddings_request(
+            &two,
+            "amazon.titan-embed-text-v2:0"
+        )),
+        "input"
+    );
+    assert_eq!(
+        unsupported_param(bedrock::encode_embeddings_request(
+            &request,
+            "amazon.titan-embed-text-v1"
+        )),
+        "dimensions"
+    );
+    assert_eq!(
+        unsupported_param(bedrock::encode_embeddings_request(
+            &request,
+            "meta.llama3-8b-instruct-v1:0"
+        )),
+        "model"
+    );
 
     let response = bedrock::decode_embeddings_response(
         "amazon.titan-embed-text-v2:0",
@@ -1173,10 +1103,9 @@ fn cohere_embeddings_take_a_batch() {
         input_type: Some("search_query".into()),
         ..EmbeddingsRequest::default()
     };
-    let body: Value = serde_json::from_slice(
+    let body = body_json(
         &bedrock::encode_embeddings_request(&request, "us.cohere.embed-english-v3").unwrap(),
-    )
-    .unwrap();
+    );
     assert_eq!(
         body,
         json!({"texts": ["hello", "world"], "input_type": "search_query", "embedding_types": ["float"]})
@@ -1294,15 +1223,8 @@ proptest! {
         events in strategies::stream_events_with(StreamShape::full()),
         cuts in proptest::collection::vec(1usize..64, 0..40),
     ) {
-        let mut encoder = BedrockStreamEncoder::new();
-        let mut bytes = BytesMut::new();
-        for event in &events {
-            encoder.encode(event, &mut bytes);
-        }
-        let decoded = decode_in_chunks(
-            &mut BedrockStreamDecoder::new(),
-            &bytes,
-            &mut cuts.into_iter(),
+        let bytes = encode_all(&mut BedrockStreamEncoder::new(), &events);
+        let decoded = decode_in_sizes(BedrockStreamDecoder::new(), &bytes, cuts.into_iter(),
         )
         .unwrap();
         prop_assert_eq!(normalise_stream(decoded), normalise_stream(events));
@@ -1354,12 +1276,12 @@ fn claude_only_fields_are_dropped_for_other_model_families() {
         ..ChatRequest::default()
     };
     let nova = bedrock::encode_request(&request, "amazon.nova-pro-v1:0").unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&nova.body).unwrap();
+    let body = body_json(&nova.body);
     assert!(body.get("additionalModelRequestFields").is_none(), "{body}");
     assert_eq!(nova.dropped, ["top_k", "reasoning"]);
     let claude =
         bedrock::encode_request(&request, "us.anthropic.claude-sonnet-4-5-20250929-v1:0").unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&claude.body).unwrap();
+    let body = body_json(&claude.body);
     assert_eq!(body["additionalModelRequestFields"]["top_k"], 5);
     assert_eq!(
         body["additionalModelRequestFields"]["thinking"]["budget_tokens"],

@@ -2,10 +2,15 @@
 //! (https://docs.cohere.com/reference/chat, /reference/chat-stream, /reference/embed,
 //! /reference/errors), and round trips canonical → Cohere → canonical.
 
+#[path = "common/helpers.rs"]
+mod helpers;
 #[path = "common/strategies.rs"]
 mod strategies;
 
-use bytes::BytesMut;
+use helpers::{
+    assert_invalid_upstream, body_json, decode_in_sizes, encode_all, invalid_request_param,
+    user_text,
+};
 use http::StatusCode;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -15,26 +20,15 @@ use sluice_core::chat::{
     Reasoning, ResponseFormat, Role, StreamEvent, TextBlock, Tool, ToolCall, ToolChoice,
     ToolResult, ToolResultContent, Usage,
 };
+use sluice_providers::TranslateError;
 use sluice_providers::cohere::{
     CohereStreamDecoder, CohereStreamEncoder, decode_embeddings_response, decode_error,
     decode_request, decode_response, encode_embeddings_request, encode_request, encode_response,
 };
-use sluice_providers::{StreamDecoder, StreamEncoder, TranslateError};
 use strategies::{
     RequestShape, ResponseShape, StreamShape, UsageShape, chat_request_with, chat_response_with,
     stream_events_with,
 };
-
-fn body_json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap()
-}
-
-fn user_text(text: &str) -> Message {
-    Message {
-        role: Role::User,
-        content: vec![Part::Text(TextBlock::new(text))],
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Requests
@@ -318,10 +312,10 @@ fn a_named_tool_choice_offers_only_that_tool_as_required() {
         tool_choice: Some(ToolChoice::Tool("nope".into())),
         ..request
     };
-    assert!(matches!(
-        encode_request(&unknown, "m"),
-        Err(TranslateError::InvalidRequest { param: Some(param), .. }) if param == "tool_choice"
-    ));
+    assert_eq!(
+        invalid_request_param(encode_request(&unknown, "m")).as_deref(),
+        Some("tool_choice")
+    );
 }
 
 #[test]
@@ -554,10 +548,7 @@ fn finish_reasons_map_both_ways() {
 
 #[test]
 fn a_response_that_is_not_cohere_json_is_an_upstream_error() {
-    assert!(matches!(
-        decode_response(b"<html>"),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(decode_response(b"<html>"));
 }
 
 #[test]
@@ -664,19 +655,13 @@ fn documented_tool_stream() -> Vec<u8> {
     ])
 }
 
+/// Decodes a stream fed in pieces of the sizes `pieces` gives, over and over.
 fn decode_in_pieces(bytes: &[u8], pieces: &[usize]) -> Result<Vec<StreamEvent>, TranslateError> {
-    let mut decoder = CohereStreamDecoder::new();
-    let mut events = Vec::new();
-    let mut rest = bytes;
-    let mut sizes = pieces.iter().cycle();
-    while !rest.is_empty() {
-        let size = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
-        let (piece, tail) = rest.split_at(size);
-        decoder.feed(piece, &mut events)?;
-        rest = tail;
-    }
-    decoder.finish(&mut events)?;
-    Ok(events)
+    decode_in_sizes(
+        CohereStreamDecoder::new(),
+        bytes,
+        pieces.iter().copied().cycle(),
+    )
 }
 
 fn expected_text_stream() -> Vec<StreamEvent> {
@@ -790,14 +775,7 @@ fn the_documented_text_stream_decodes_in_any_split() {
         decode_in_pieces(&bytes, &[1]).unwrap(),
         expected_text_stream()
     );
-    for seed in 0..50u64 {
-        let mut rng = fastrand_sizes(seed);
-        let sizes: Vec<usize> = (0..32).map(|_| rng()).collect();
-        assert_eq!(
-            decode_in_pieces(&bytes, &sizes).unwrap(),
-            expected_text_stream()
-        );
-    }
+    assert_decodes_in_random_pieces(&bytes, &expected_text_stream());
 }
 
 #[test]
@@ -807,13 +785,15 @@ fn the_documented_tool_stream_renumbers_plan_and_calls_into_one_series() {
         decode_in_pieces(&bytes, &[1]).unwrap(),
         expected_tool_stream()
     );
+    assert_decodes_in_random_pieces(&bytes, &expected_tool_stream());
+}
+
+/// Asserts `bytes` decodes to `expected` in 50 seeded series of 32 random piece sizes.
+fn assert_decodes_in_random_pieces(bytes: &[u8], expected: &[StreamEvent]) {
     for seed in 0..50u64 {
         let mut rng = fastrand_sizes(seed);
         let sizes: Vec<usize> = (0..32).map(|_| rng()).collect();
-        assert_eq!(
-            decode_in_pieces(&bytes, &sizes).unwrap(),
-            expected_tool_stream()
-        );
+        assert_eq!(decode_in_pieces(bytes, &sizes).unwrap(), expected);
     }
 }
 
@@ -933,19 +913,12 @@ fn debug_events_and_the_done_terminator_are_skipped() {
 fn a_stream_cut_before_message_end_is_an_error() {
     let bytes = documented_text_stream();
     let cut = &bytes[..bytes.len() - 40];
-    assert!(matches!(
-        decode_in_pieces(cut, &[5]),
-        Err(TranslateError::InvalidUpstream(_))
-    ));
+    assert_invalid_upstream(decode_in_pieces(cut, &[5]));
 }
 
 #[test]
 fn the_encoder_writes_what_the_decoder_reads_back() {
-    let mut encoder = CohereStreamEncoder::new();
-    let mut out = BytesMut::new();
-    for event in expected_tool_stream() {
-        encoder.encode(&event, &mut out);
-    }
+    let out = encode_all(&mut CohereStreamEncoder::new(), &expected_tool_stream());
     let text = String::from_utf8(out.to_vec()).unwrap();
     assert!(text.starts_with("event: message-start\ndata: {"));
     // Text blocks are written as content blocks, tool calls with their own counter.
@@ -1096,9 +1069,8 @@ fn the_documented_embed_response_decodes() {
         ]
     );
     assert_eq!(response.input_tokens, 2);
-    assert!(matches!(
-        decode_embeddings_response(br#"{"embeddings":{"int8":[[1]]}}"#),
-        Err(TranslateError::InvalidUpstream(_))
+    assert_invalid_upstream(decode_embeddings_response(
+        br#"{"embeddings":{"int8":[[1]]}}"#,
     ));
 }
 
@@ -1130,36 +1102,8 @@ fn cohere_request_shape() -> RequestShape {
 /// `top_p` is kept within Cohere's range.
 fn normalise_request(mut request: ChatRequest) -> ChatRequest {
     for message in &mut request.messages {
-        let has_calls = message
-            .content
-            .iter()
-            .any(|part| matches!(part, Part::ToolCall(_)));
-        if message.role == Role::Assistant && has_calls {
-            let plan: String = message
-                .content
-                .iter()
-                .filter_map(|part| match part {
-                    Part::Text(block) => Some(block.text.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let mut parts: Vec<Part> = message
-                .content
-                .iter()
-                .filter(|part| matches!(part, Part::Thinking { .. }))
-                .cloned()
-                .collect();
-            if !plan.is_empty() {
-                parts.push(Part::Text(TextBlock::new(plan)));
-            }
-            parts.extend(
-                message
-                    .content
-                    .iter()
-                    .filter(|part| matches!(part, Part::ToolCall(_)))
-                    .cloned(),
-            );
-            message.content = parts;
+        if message.role == Role::Assistant && has_tool_calls(&message.content) {
+            message.content = as_tool_plan(&message.content);
         }
     }
     match request.tool_choice.take() {
@@ -1186,6 +1130,38 @@ fn normalise_request(mut request: ChatRequest) -> ChatRequest {
     request
 }
 
+/// Whether `content` holds a tool call.
+fn has_tool_calls(content: &[Part]) -> bool {
+    content.iter().any(|part| matches!(part, Part::ToolCall(_)))
+}
+
+/// Content with tool calls as Cohere gives it back: thinking, the text joined into one
+/// plan, then the calls.
+fn as_tool_plan(content: &[Part]) -> Vec<Part> {
+    let plan: String = content
+        .iter()
+        .filter_map(|part| match part {
+            Part::Text(block) => Some(block.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut parts: Vec<Part> = content
+        .iter()
+        .filter(|part| matches!(part, Part::Thinking { .. }))
+        .cloned()
+        .collect();
+    if !plan.is_empty() {
+        parts.push(Part::Text(TextBlock::new(plan)));
+    }
+    parts.extend(
+        content
+            .iter()
+            .filter(|part| matches!(part, Part::ToolCall(_)))
+            .cloned(),
+    );
+    parts
+}
+
 fn cohere_response_shape() -> ResponseShape {
     ResponseShape {
         thinking_signatures: false,
@@ -1207,36 +1183,8 @@ fn normalise_response(mut response: ChatResponse) -> ChatResponse {
     response.created = None;
     response.stop_sequence = None;
     response.finish_reason = response.finish_reason.map(normalise_finish);
-    let has_calls = response
-        .content
-        .iter()
-        .any(|part| matches!(part, Part::ToolCall(_)));
-    if has_calls {
-        let plan: String = response
-            .content
-            .iter()
-            .filter_map(|part| match part {
-                Part::Text(block) => Some(block.text.as_str()),
-                _ => None,
-            })
-            .collect();
-        let mut parts: Vec<Part> = response
-            .content
-            .iter()
-            .filter(|part| matches!(part, Part::Thinking { .. }))
-            .cloned()
-            .collect();
-        if !plan.is_empty() {
-            parts.push(Part::Text(TextBlock::new(plan)));
-        }
-        parts.extend(
-            response
-                .content
-                .iter()
-                .filter(|part| matches!(part, Part::ToolCall(_)))
-                .cloned(),
-        );
-        response.content = parts;
+    if has_tool_calls(&response.content) {
+        response.content = as_tool_plan(&response.content);
     }
     response
 }
@@ -1296,15 +1244,6 @@ fn normalise_stream(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
     out
 }
 
-fn encode_stream(events: &[StreamEvent]) -> BytesMut {
-    let mut encoder = CohereStreamEncoder::new();
-    let mut out = BytesMut::new();
-    for event in events {
-        encoder.encode(event, &mut out);
-    }
-    out
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -1327,7 +1266,7 @@ proptest! {
         events in stream_events_with(cohere_stream_shape()),
         piece in 1usize..64,
     ) {
-        let bytes = encode_stream(&events);
+        let bytes = encode_all(&mut CohereStreamEncoder::new(), &events);
         let decoded = decode_in_pieces(&bytes, &[piece]).unwrap();
         prop_assert_eq!(decoded, normalise_stream(events));
     }

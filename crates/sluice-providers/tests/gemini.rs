@@ -1,10 +1,15 @@
 //! The Gemini dialect: fixtures built from the documented examples of the Gemini API and
 //! Vertex AI references, and round trips canonical → Gemini → canonical.
 
+#[path = "common/helpers.rs"]
+mod helpers;
 #[path = "common/strategies.rs"]
 mod strategies;
 
-use bytes::BytesMut;
+use helpers::{
+    assert_invalid_upstream, body_json, decode_at_cuts_partial, encode_all, message,
+    unsupported_param,
+};
 use http::StatusCode;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -14,8 +19,8 @@ use sluice_core::chat::{
     Reasoning, ResponseFormat, Role, StreamEvent, TextBlock, Tool, ToolCall, ToolChoice,
     ToolResult, ToolResultContent, Usage,
 };
+use sluice_providers::TranslateError;
 use sluice_providers::gemini::{self, GeminiStreamDecoder, GeminiStreamEncoder};
-use sluice_providers::{StreamDecoder, StreamEncoder, TranslateError};
 use strategies::{RequestShape, ResponseShape, StreamShape, UsageShape};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -26,22 +31,12 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
 }
 
-fn body_json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap()
-}
-
 fn user(content: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        content,
-    }
+    message(Role::User, content)
 }
 
 fn assistant(content: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        content,
-    }
+    message(Role::Assistant, content)
 }
 
 fn text(text: &str) -> Part {
@@ -319,10 +314,10 @@ fn parameters_without_a_gemini_place_are_dropped_or_refused() {
         ))])],
         ..ChatRequest::default()
     };
-    assert!(matches!(
-        gemini::encode_request(&gif, "m"),
-        Err(TranslateError::Unsupported { ref param, .. }) if param == "image_url"
-    ));
+    assert_eq!(
+        unsupported_param(gemini::encode_request(&gif, "m")),
+        "image_url"
+    );
     let jpeg = ChatRequest {
         messages: vec![user(vec![Part::Image(Image::Url(
             "https://example.com/photo.JPG?size=large".into(),
@@ -575,26 +570,12 @@ fn finish_reasons_map_both_ways() {
 // Streams
 // ------------------------------------------------------------------------------------
 
+/// Decodes a stream cut at `cuts`, returning the events so far and the first error.
 fn decode_in_pieces(
     bytes: &[u8],
     cuts: &[usize],
 ) -> (Vec<StreamEvent>, Result<(), TranslateError>) {
-    let mut decoder = GeminiStreamDecoder::new();
-    let mut events = Vec::new();
-    let mut start = 0;
-    let mut points: Vec<usize> = cuts.iter().map(|cut| cut % (bytes.len() + 1)).collect();
-    points.sort_unstable();
-    for point in points {
-        if let Err(err) = decoder.feed(&bytes[start..point.max(start)], &mut events) {
-            return (events, Err(err));
-        }
-        start = point.max(start);
-    }
-    if let Err(err) = decoder.feed(&bytes[start..], &mut events) {
-        return (events, Err(err));
-    }
-    let result = decoder.finish(&mut events);
-    (events, result)
+    decode_at_cuts_partial(GeminiStreamDecoder::new(), bytes, cuts)
 }
 
 fn decode_bytewise(bytes: &[u8]) -> (Vec<StreamEvent>, Result<(), TranslateError>) {
@@ -732,11 +713,11 @@ fn a_stream_cut_before_its_finish_reason_is_an_error() {
     let text = String::from_utf8(bytes).unwrap();
     let cut = text.rfind("data:").unwrap();
     let (events, result) = decode_in_pieces(&text.as_bytes()[..cut], &[7, 300]);
-    assert!(matches!(result, Err(TranslateError::InvalidUpstream(_))));
+    assert_invalid_upstream(result);
     assert!(!events.contains(&StreamEvent::End));
 
     let (_, result) = decode_in_pieces(b"data: {not json}\n\n", &[]);
-    assert!(matches!(result, Err(TranslateError::InvalidUpstream(_))));
+    assert_invalid_upstream(result);
 }
 
 #[test]
@@ -769,11 +750,7 @@ fn a_blocked_prompt_in_a_stream_finishes_with_content_filter() {
 
 #[test]
 fn encoder_writes_gemini_chunks() {
-    let mut encoder = GeminiStreamEncoder::new();
-    let mut out = BytesMut::new();
-    for event in text_stream_events() {
-        encoder.encode(&event, &mut out);
-    }
+    let out = encode_all(&mut GeminiStreamEncoder::new(), &text_stream_events());
     let text = String::from_utf8(out.to_vec()).unwrap();
     let chunks: Vec<Value> = text
         .split("\n\n")
@@ -1262,11 +1239,7 @@ proptest! {
         }),
         cuts in proptest::collection::vec(any::<usize>(), 0..8),
     ) {
-        let mut encoder = GeminiStreamEncoder::new();
-        let mut bytes = BytesMut::new();
-        for event in &events {
-            encoder.encode(event, &mut bytes);
-        }
+        let bytes = encode_all(&mut GeminiStreamEncoder::new(), &events);
         let (decoded, result) = decode_in_pieces(&bytes, &cuts);
         prop_assert!(result.is_ok(), "{:?}", result);
         prop_assert_eq!(decoded, stream_as_gemini_keeps_it(events));
