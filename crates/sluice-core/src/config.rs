@@ -334,9 +334,44 @@ pub struct TlsConfig {
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum RouteStrategy {
-    /// Pick one target per request at random in proportion to its weight.
+    /// Split by weight, smoothly (weighted round-robin: 70/30 is exact in aggregate).
     #[default]
     Weighted,
+    /// Targets in order: the first healthy one serves.
+    Priority,
+    /// The target answering fastest now (a decaying average of time to first token and
+    /// of total latency, power-of-two choices, a little exploration).
+    Latency,
+    /// The target with the fewest requests in flight.
+    LeastBusy,
+    /// The cheapest target by its `cost`.
+    Cost,
+}
+
+/// When a target's circuit opens, and for how long.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Failures in a row that open the circuit.
+    pub consecutive_failures: u32,
+    /// Or: this share of failures over `window` (with at least `min_requests`).
+    pub error_rate: f64,
+    pub min_requests: u32,
+    pub window: ConfigDuration,
+    /// How long an open circuit rejects before one probe request may pass.
+    pub cool_down: ConfigDuration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            error_rate: 0.5,
+            min_requests: 20,
+            window: ConfigDuration::from_secs(30),
+            cool_down: ConfigDuration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -344,6 +379,8 @@ pub enum RouteStrategy {
 pub struct RouteConfig {
     #[serde(default)]
     pub strategy: RouteStrategy,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerConfig,
     pub targets: Spanned<Vec<TargetConfig>>,
 }
 
@@ -356,6 +393,10 @@ pub struct TargetConfig {
     pub model: String,
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// USD per million tokens, for the `cost` strategy (the governance issue brings a
+    /// pricing table; until then the config states it).
+    #[serde(default)]
+    pub cost: Option<f64>,
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
@@ -499,6 +540,43 @@ impl Config {
             let line = route.targets.referenced.line();
             if route.targets.value.is_empty() {
                 return Err((line, format!("route `{name}` has no targets")));
+            }
+            let breaker = &route.circuit_breaker;
+            if breaker.consecutive_failures == 0
+                || !(0.0..=1.0).contains(&breaker.error_rate)
+                || breaker.cool_down.get().is_zero()
+                || breaker.window.get().is_zero()
+            {
+                return Err((
+                    line,
+                    format!(
+                        "route `{name}`: circuit_breaker needs consecutive_failures above 0, an error_rate between 0 and 1, and a window and cool_down above zero"
+                    ),
+                ));
+            }
+            if let Some(target) = route.targets.value.iter().find(|target| {
+                target
+                    .cost
+                    .is_some_and(|cost| !cost.is_finite() || cost < 0.0)
+            }) {
+                return Err((
+                    target.provider.referenced.line(),
+                    format!(
+                        "route `{name}`: a target's cost must be a number of USD, zero or more"
+                    ),
+                ));
+            }
+            if route.strategy == RouteStrategy::Cost
+                && route
+                    .targets
+                    .value
+                    .iter()
+                    .all(|target| target.cost.is_none())
+            {
+                return Err((
+                    line,
+                    format!("route `{name}` uses the cost strategy but no target has a `cost`"),
+                ));
             }
             if route.targets.value.iter().all(|target| target.weight == 0) {
                 return Err((

@@ -24,6 +24,7 @@ use sluice_providers::{Dialect, StreamDecoder, StreamEncoder};
 use tokio::time::Sleep;
 
 use crate::metrics::{InFlight, Series};
+use crate::outcome::TargetOutcome;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -34,6 +35,10 @@ pub(crate) struct Completion {
     pub _in_flight: InFlight,
     pub status: u16,
     pub started: Instant,
+    /// The route target that serves the request, which learns how it went.
+    pub target: Option<TargetOutcome>,
+    /// When the first byte went to the client (a stream's time to first token).
+    pub first_byte: Option<std::time::Duration>,
 }
 
 /// What happens to the provider's bytes on their way to the client.
@@ -145,8 +150,16 @@ impl ProxiedBody {
 
     fn record(&mut self, error_reason: Option<&'static str>) {
         if let Some(done) = self.completion.take() {
-            done.series
-                .finished(done.status, done.started.elapsed(), error_reason);
+            let elapsed = done.started.elapsed();
+            done.series.finished(done.status, elapsed, error_reason);
+            match (done.target, error_reason) {
+                // A client that hangs up says nothing about the provider.
+                (Some(_), Some("client_disconnected")) | (None, _) => {}
+                (Some(target), Some("upstream_status") | None) => {
+                    target.finished(done.status, elapsed, done.first_byte);
+                }
+                (Some(target), Some(_)) => target.failed(),
+            }
         }
     }
 
@@ -204,9 +217,11 @@ impl ProxiedBody {
         if !self.first_byte_seen {
             self.first_byte_seen = true;
             if self.sse
-                && let Some(done) = &self.completion
+                && let Some(done) = &mut self.completion
             {
-                done.series.stream_first_byte(done.started.elapsed());
+                let elapsed = done.started.elapsed();
+                done.series.stream_first_byte(elapsed);
+                done.first_byte = Some(elapsed);
             }
         }
     }

@@ -4,15 +4,18 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::HeaderValue;
 use sluice_core::config::{Config, ProviderKind};
 use sluice_mock::MockServer;
 use sluice_providers::Upstream;
-use sluice_routing::{ProviderId, Route, Target};
+use sluice_routing::{
+    BreakerSettings, NoGate, PlanTarget, ProviderId, RoutePlan, RouteTrace, Target, TargetLease,
+};
 
 use crate::endpoint::Endpoint;
-use crate::metrics::{EndpointMetrics, EndpointSeries, Registry};
+use crate::metrics::{EndpointMetrics, EndpointSeries, Registry, TargetGauges};
 use crate::models;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +50,12 @@ pub struct Gateway {
     _mocks: Vec<MockServer>,
 }
 
-struct RouteEntry {
-    route: Route,
+pub(crate) struct RouteEntry {
+    pub(crate) plan: Arc<RoutePlan>,
     /// The series of each target, by target index.
     series: Vec<EndpointSeries>,
+    /// The live-state gauges of each target, by target index.
+    pub(crate) gauges: Vec<TargetGauges>,
 }
 
 /// Metric series for requests addressed as `provider/model`: advertised models are
@@ -70,6 +75,20 @@ pub struct ResolvedModel<'g, 'm> {
     /// The model name sent upstream: the route target's, or borrowed from the request.
     pub model: &'m str,
     pub(crate) series: &'g EndpointSeries,
+    /// For a route: the chosen target, counted in flight until dropped; its state learns
+    /// the request's outcome.
+    pub(crate) lease: Option<TargetLease>,
+}
+
+/// What a requested model resolves to.
+pub enum Resolution<'g, 'm> {
+    Found(ResolvedModel<'g, 'm>),
+    /// A route whose every target is skipped (circuit open, resting after a
+    /// `Retry-After`).
+    Unavailable {
+        route: &'g str,
+    },
+    NotFound,
 }
 
 impl Gateway {
@@ -128,28 +147,48 @@ impl Gateway {
                         route: name.clone(),
                         message: format!("unknown provider `{}`", target.provider.value),
                     })?;
-                targets.push((
+                let mut planned = PlanTarget::new(
                     Target {
                         provider,
                         model: target.model.as_str().into(),
                     },
                     target.weight,
-                ));
+                )
+                .with_label(format!("{}/{}", target.provider.value, target.model));
+                if let Some(cost) = target.cost {
+                    planned = planned.with_cost(cost);
+                }
+                targets.push(planned);
             }
             let series = targets
                 .iter()
-                .map(|(target, _)| EndpointSeries::new(name, &providers[target.provider].name))
+                .map(|target| EndpointSeries::new(name, &providers[target.target.provider].name))
                 .collect();
-            let built =
-                Route::new(name, route.strategy, targets).map_err(|err| GatewayError::Route {
-                    route: name.clone(),
-                    message: err.to_string(),
+            let gauges = targets
+                .iter()
+                .map(|target| TargetGauges::new(name, target.label.as_deref().unwrap_or_default()))
+                .collect();
+            let breaker = &route.circuit_breaker;
+            let settings = BreakerSettings {
+                consecutive_failures: breaker.consecutive_failures,
+                error_rate: breaker.error_rate,
+                min_requests: breaker.min_requests,
+                window: breaker.window.get(),
+                cool_down: breaker.cool_down.get(),
+            };
+            let plan =
+                RoutePlan::new(name, route.strategy.into(), settings, targets).map_err(|err| {
+                    GatewayError::Route {
+                        route: name.clone(),
+                        message: err.to_string(),
+                    }
                 })?;
             routes.insert(
                 Arc::from(name.as_str()),
                 RouteEntry {
-                    route: built,
+                    plan: Arc::new(plan),
                     series,
+                    gauges,
                 },
             );
         }
@@ -183,37 +222,63 @@ impl Gateway {
         }))
     }
 
-    /// A route name first, then `provider/model`.
-    pub fn resolve<'g: 'm, 'm>(&'g self, model: &'m str) -> Option<ResolvedModel<'g, 'm>> {
+    /// A route name first (its strategy picks the target, skipping unhealthy ones; with
+    /// `trace`, every target considered is explained), then `provider/model`.
+    pub fn resolve<'g: 'm, 'm>(
+        &'g self,
+        model: &'m str,
+        trace: Option<&mut RouteTrace>,
+    ) -> Resolution<'g, 'm> {
         if let Some(entry) = self.routes.get(model) {
-            let index = entry.route.choose_index();
-            let target = &entry.route.targets()[index];
-            return Some(ResolvedModel {
+            let plan = &entry.plan;
+            let now = Instant::now();
+            let draw = fastrand::u64(..);
+            let chosen = match trace {
+                Some(trace) => plan.rank(now, draw, &NoGate, Some(trace)).first(),
+                None => plan.pick(now, draw, &NoGate),
+            };
+            let Some(index) = chosen else {
+                return Resolution::Unavailable { route: plan.name() };
+            };
+            let target = &plan.targets()[index];
+            return Resolution::Found(ResolvedModel {
                 provider: target.provider,
                 upstream: &self.providers[target.provider],
                 provider_header: &self.provider_headers[target.provider],
                 model: &target.model,
                 series: &entry.series[index],
+                lease: TargetLease::new(plan, index),
             });
         }
-        let (provider_name, upstream_model) = model.split_once('/')?;
-        if upstream_model.is_empty() {
-            return None;
-        }
-        let provider = *self.provider_index.get(provider_name)?;
+        let Some((provider_name, upstream_model)) = model.split_once('/') else {
+            return Resolution::NotFound;
+        };
+        let Some(&provider) = self
+            .provider_index
+            .get(provider_name)
+            .filter(|_| !upstream_model.is_empty())
+        else {
+            return Resolution::NotFound;
+        };
         let direct = &self.direct_series[provider];
         let series = direct
             .advertised
             .iter()
             .find(|(advertised, _)| advertised == upstream_model)
             .map_or(&direct.other, |(_, series)| series);
-        Some(ResolvedModel {
+        Resolution::Found(ResolvedModel {
             provider,
             upstream: &self.providers[provider],
             provider_header: &self.provider_headers[provider],
             model: upstream_model,
             series,
+            lease: None,
         })
+    }
+
+    /// The routes, by name, for the admin API and metrics.
+    pub(crate) fn routes(&self) -> impl Iterator<Item = (&Arc<str>, &RouteEntry)> {
+        self.routes.iter()
     }
 
     pub(crate) fn endpoint_metrics(&self, endpoint: Endpoint) -> &EndpointMetrics {

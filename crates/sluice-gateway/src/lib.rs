@@ -5,17 +5,19 @@
 //! forward) → `body` (stream the upstream answer back, chunk for chunk) with `metrics`
 //! recorded along the way. `gateway` holds the immutable state built from the config.
 
+mod admin;
 mod body;
 mod endpoint;
 mod gateway;
 mod metrics;
 mod models;
+mod outcome;
 mod proxy;
 mod response;
 mod server;
 
 pub use endpoint::Endpoint;
-pub use gateway::{Gateway, GatewayError, ResolvedModel};
+pub use gateway::{Gateway, GatewayError, Resolution, ResolvedModel};
 pub use server::{router, serve};
 
 /// Response headers that explain how a request was served.
@@ -24,6 +26,8 @@ pub mod headers {
     pub const MODEL: &str = "x-sluice-model";
     pub const ATTEMPTS: &str = "x-sluice-attempts";
     pub const OVERHEAD_US: &str = "x-sluice-overhead-us";
+    /// Opt-in on a request (any value): the response explains the routing decision.
+    pub const ROUTE_TRACE: &str = "x-sluice-route-trace";
     /// Parameters a documented rule dropped on a translated path.
     pub const DROPPED_PARAMS: &str = "x-sluice-dropped-params";
 }

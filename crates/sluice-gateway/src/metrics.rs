@@ -25,6 +25,8 @@ const UPSTREAM_DURATION: &str = "sluice_upstream_duration_seconds";
 const STREAM_FIRST_BYTE: &str = "sluice_stream_first_byte_seconds";
 const OVERHEAD: &str = "sluice_overhead_seconds";
 const IN_FLIGHT: &str = "sluice_requests_in_flight";
+const TARGET_CIRCUIT_OPEN: &str = "sluice_target_circuit_open";
+const TARGET_IN_FLIGHT: &str = "sluice_target_in_flight";
 
 /// Statuses whose series are kept ready; others are registered when they occur.
 const COMMON_STATUSES: [u16; 15] = [
@@ -214,5 +216,22 @@ impl EndpointSeries {
 
     pub(crate) fn get(&self, endpoint: Endpoint) -> &Arc<Series> {
         &self.0[endpoint as usize]
+    }
+}
+
+/// The live state of one route target, refreshed from its state when `/metrics` is read.
+pub(crate) struct TargetGauges {
+    /// 1 while the circuit is open or half-open, 0 when closed.
+    pub circuit_open: Gauge,
+    pub in_flight: Gauge,
+}
+
+impl TargetGauges {
+    pub(crate) fn new(route: &str, target: &str) -> Self {
+        let (route, target) = (route.to_string(), target.to_string());
+        Self {
+            circuit_open: gauge!(TARGET_CIRCUIT_OPEN, "route" => route.clone(), "target" => target.clone()),
+            in_flight: gauge!(TARGET_IN_FLIGHT, "route" => route, "target" => target),
+        }
     }
 }

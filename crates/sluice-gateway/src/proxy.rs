@@ -20,12 +20,14 @@ use sluice_core::{ApiError, ErrorKind};
 use sluice_providers::openai::{PeekedRequest, peek};
 use sluice_providers::upstream::FORWARDED_HEADERS;
 use sluice_providers::{Dialect, Operation, Upstream, UpstreamError, codec};
+use sluice_routing::RouteTrace;
 
 use crate::body::{Completion, ProxiedBody, Shape, Translator};
 use crate::endpoint::Endpoint;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Resolution};
 use crate::headers;
 use crate::metrics::{InFlight, Series};
+use crate::outcome::TargetOutcome;
 use crate::response::{ErrorResponse, ServedBy};
 
 pub(crate) async fn chat_completions(
@@ -73,6 +75,8 @@ struct Refusal<'a> {
     served_by: Option<ServedBy>,
     /// The provider's `Retry-After`, passed on with a translated rate-limit error.
     retry_after: Option<HeaderValue>,
+    /// `x-sluice-route-trace`, when asked for and no target was found.
+    route_trace: Option<HeaderValue>,
 }
 
 impl<'a> Refusal<'a> {
@@ -83,6 +87,7 @@ impl<'a> Refusal<'a> {
             reason,
             served_by: None,
             retry_after: None,
+            route_trace: None,
         }
     }
 }
@@ -105,6 +110,9 @@ async fn handle(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Resp
             }
             if let Some(retry_after) = refusal.retry_after {
                 headers.insert(RETRY_AFTER, retry_after);
+            }
+            if let Some(trace) = refusal.route_trace {
+                headers.insert(headers::ROUTE_TRACE, trace);
             }
             response
         }
@@ -130,6 +138,7 @@ impl<'g> Exchange<'g> {
             reason,
             served_by: Some(self.served_by.clone()),
             retry_after: None,
+            route_trace: None,
         }
     }
 
@@ -238,12 +247,19 @@ impl<'g> Exchange<'g> {
         self.respond(json_response(json), overhead, dropped)
     }
 
-    fn completion(&self, status: StatusCode, in_flight: InFlight) -> Completion {
+    fn completion(
+        &self,
+        status: StatusCode,
+        in_flight: InFlight,
+        target: Option<TargetOutcome>,
+    ) -> Completion {
         Completion {
             series: Arc::clone(self.series),
             _in_flight: in_flight,
             status: status.as_u16(),
             started: self.started,
+            target,
+            first_byte: None,
         }
     }
 }
@@ -263,12 +279,33 @@ async fn forward<'g>(
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let peeked = peek(endpoint.body_kind(), &body)
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
-    let Some(resolved) = gateway.resolve(&peeked.model) else {
-        return Err(Refusal::new(
-            unrouted,
-            ApiError::model_not_found(&peeked.model),
-            "model_not_found",
-        ));
+    let mut trace = parts
+        .headers
+        .contains_key(headers::ROUTE_TRACE)
+        .then(RouteTrace::new);
+    let resolved = match gateway.resolve(&peeked.model, trace.as_mut()) {
+        Resolution::Found(resolved) => resolved,
+        Resolution::NotFound => {
+            return Err(Refusal::new(
+                unrouted,
+                ApiError::model_not_found(&peeked.model),
+                "model_not_found",
+            ));
+        }
+        Resolution::Unavailable { route } => {
+            let mut refusal = Refusal::new(
+                unrouted,
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "Every target of route `{route}` is unavailable (circuit open, or resting after the provider's Retry-After); try again shortly."
+                    ),
+                ),
+                "no_target",
+            );
+            refusal.route_trace = trace.as_ref().and_then(trace_header);
+            return Err(refusal);
+        }
     };
     let model = resolved.model;
     let exchange = Exchange {
@@ -278,21 +315,42 @@ async fn forward<'g>(
         served_by: ServedBy {
             provider: resolved.provider_header.clone(),
             model: HeaderValue::from_str(model).ok(),
+            route_trace: trace.as_ref().and_then(trace_header),
         },
         client_headers: parts.headers,
         started,
         overhead: &endpoint_metrics.overhead,
     };
-    if exchange.upstream.dialect == endpoint.dialect() {
-        return pass_through(exchange, in_flight, &peeked, &body, model).await;
-    }
-    match endpoint {
-        Endpoint::ChatCompletions | Endpoint::Messages => {
-            translate_chat(exchange, in_flight, &body, model).await
+    // The route target learns the outcome: from the response body when it streams on,
+    // here when the answer was whole or refused.
+    let mut target = resolved.lease.map(TargetOutcome::new);
+    let result = if exchange.upstream.dialect == endpoint.dialect() {
+        pass_through(exchange, in_flight, &mut target, &peeked, &body, model).await
+    } else {
+        match endpoint {
+            Endpoint::ChatCompletions | Endpoint::Messages => {
+                translate_chat(exchange, in_flight, &mut target, &body, model).await
+            }
+            Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
+            Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
         }
-        Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
-        Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
+    };
+    if let Some(target) = target {
+        match &result {
+            Ok(_) => target.finished(200, started.elapsed(), None),
+            Err(refusal) => target.refused(
+                refusal.reason,
+                refusal.error.status(),
+                refusal.retry_after.as_ref(),
+            ),
+        }
     }
+    result
+}
+
+/// The trace as a header value (control characters, which labels could hold, leave it out).
+fn trace_header(trace: &RouteTrace) -> Option<HeaderValue> {
+    HeaderValue::from_str(&trace.to_string()).ok()
 }
 
 /// Same dialect on both sides: the body goes up with the model replaced, the answer
@@ -300,6 +358,7 @@ async fn forward<'g>(
 async fn pass_through<'g>(
     exchange: Exchange<'g>,
     in_flight: InFlight,
+    target: &mut Option<TargetOutcome>,
     peeked: &PeekedRequest<'_>,
     body: &Bytes,
     model: &str,
@@ -320,11 +379,14 @@ async fn pass_through<'g>(
     let answered = Instant::now();
     let status = upstream_parts.status;
     let sse = is_event_stream(&upstream_parts.headers);
+    if let Some(target) = target.as_mut() {
+        target.note_answer(status, &upstream_parts.headers);
+    }
     let body = ProxiedBody::new(
         upstream_body,
         exchange.deadline(),
         Shape::Raw { sse, dialect },
-        exchange.completion(status, in_flight),
+        exchange.completion(status, in_flight, target.take()),
     );
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
@@ -337,6 +399,7 @@ async fn pass_through<'g>(
 async fn translate_chat<'g>(
     exchange: Exchange<'g>,
     in_flight: InFlight,
+    target: &mut Option<TargetOutcome>,
     body: &Bytes,
     model: &str,
 ) -> Result<Response, Refusal<'g>> {
@@ -384,7 +447,7 @@ async fn translate_chat<'g>(
         upstream_body,
         exchange.deadline(),
         Shape::Translated(Box::new(translator)),
-        exchange.completion(StatusCode::OK, in_flight),
+        exchange.completion(StatusCode::OK, in_flight, target.take()),
     );
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();

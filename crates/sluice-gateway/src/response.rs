@@ -58,6 +58,8 @@ pub(crate) struct ServedBy {
     /// The model sent upstream; `None` if it cannot be a header value (a client-chosen
     /// name with control characters), in which case the header is left out.
     pub model: Option<HeaderValue>,
+    /// The routing decision explained, when the client asked for it.
+    pub route_trace: Option<HeaderValue>,
 }
 
 impl ServedBy {
@@ -67,5 +69,8 @@ impl ServedBy {
             headers.insert(headers::MODEL, model);
         }
         headers.insert(headers::ATTEMPTS, HeaderValue::from_static("1"));
+        if let Some(trace) = self.route_trace {
+            headers.insert(headers::ROUTE_TRACE, trace);
+        }
     }
 }

@@ -32,6 +32,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(api.clone())
         .nest("/anthropic", api)
         .route("/health", get(health))
+        .route("/admin/routes", get(admin_routes))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -103,7 +104,12 @@ async fn health() -> Response {
     json(bytes::Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
+async fn admin_routes(State(gateway): State<Arc<Gateway>>) -> Response {
+    json(bytes::Bytes::from(crate::admin::routes_json(&gateway)))
+}
+
 async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    crate::admin::refresh_target_gauges(&gateway);
     let mut response = gateway.registry.render().into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -221,6 +221,10 @@ pub fn sse_data(body: &[u8]) -> Vec<String> {
 pub struct FixtureUpstream {
     pub addr: SocketAddr,
     pub received: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>>,
+    /// Milliseconds to wait before answering, changeable while it runs.
+    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// A status to answer instead of the fixture's (0: the fixture's), changeable too.
+    pub status_override: Arc<std::sync::atomic::AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -237,6 +241,10 @@ impl FixtureUpstream {
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = received.clone();
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let status_override = Arc::new(std::sync::atomic::AtomicU16::new(0));
+        let overridden = status_override.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -244,11 +252,19 @@ impl FixtureUpstream {
                 };
                 let fixture = fixture.clone();
                 let seen = seen.clone();
+                let delay = delay.clone();
+                let overridden = overridden.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                         let fixture = fixture.clone();
                         let seen = seen.clone();
+                        let delay = delay.load(std::sync::atomic::Ordering::Relaxed);
+                        let status = match overridden.load(std::sync::atomic::Ordering::Relaxed) {
+                            0 => fixture.status,
+                            code => StatusCode::from_u16(code).unwrap_or(fixture.status),
+                        };
                         async move {
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
                             let (parts, body) = request.into_parts();
                             let body = body
                                 .collect()
@@ -270,7 +286,7 @@ impl FixtureUpstream {
                             });
                             let body = http_body_util::StreamBody::new(ReceiverStream(rx));
                             let mut response = Response::new(body);
-                            *response.status_mut() = fixture.status;
+                            *response.status_mut() = status;
                             for (name, value) in &fixture.headers {
                                 response
                                     .headers_mut()
@@ -288,6 +304,8 @@ impl FixtureUpstream {
         FixtureUpstream {
             addr,
             received,
+            delay_ms,
+            status_override,
             task,
         }
     }
@@ -313,5 +331,39 @@ impl<T> futures_util::Stream for ReceiverStream<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<T>> {
         self.0.poll_recv(cx)
+    }
+}
+
+/// A whole `chat.completion` answer, for fixture upstreams that stand in for an
+/// OpenAI-compatible provider.
+pub fn chat_fixture() -> Fixture {
+    let body = serde_json::json!({
+        "id": "chatcmpl-fixture", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "fixture"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    });
+    Fixture {
+        status: StatusCode::OK,
+        headers: vec![("content-type", "application/json")],
+        chunks: vec![(Duration::ZERO, Bytes::from(body.to_string()))],
+    }
+}
+
+impl FixtureUpstream {
+    /// How many requests it has received.
+    pub fn requests(&self) -> usize {
+        self.received.lock().map_or(0, |received| received.len())
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms
+            .store(millis, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status_override
+            .store(status, std::sync::atomic::Ordering::Relaxed);
     }
 }
