@@ -381,7 +381,58 @@ pub struct RouteConfig {
     pub strategy: RouteStrategy,
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
     pub targets: Spanned<Vec<TargetConfig>>,
+    /// Tried after the route's own targets, in order: other routes (their targets, by
+    /// their strategy) or `provider/model`s, in any dialect.
+    #[serde(default)]
+    pub fallbacks: Vec<Spanned<String>>,
+}
+
+/// How a route fails over: which failures move on to the next target, how many
+/// attempts and how much time a request may take in all.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included (1 turns failover off).
+    pub max_attempts: u32,
+    /// No new attempt starts after this much time since the request arrived.
+    pub deadline: ConfigDuration,
+    /// Wait before the second attempt, doubled for each further one, with full jitter.
+    pub backoff: ConfigDuration,
+    /// The failures that move on to the next target. 400, 401, 403, 404 and 422 never
+    /// do, nor anything after a streamed byte reached the client.
+    pub on: Vec<RetryOn>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            deadline: ConfigDuration::from_secs(60),
+            backoff: ConfigDuration::from_millis(25),
+            on: vec![
+                RetryOn::RateLimited,
+                RetryOn::ServerError,
+                RetryOn::Timeout,
+                RetryOn::Connection,
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOn {
+    /// 429.
+    RateLimited,
+    /// 500, 502, 503, 504, 529 and other 5xx.
+    ServerError,
+    /// No answer within the provider's timeouts.
+    Timeout,
+    /// The connection failed or was reset before an answer.
+    Connection,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -540,6 +591,32 @@ impl Config {
             let line = route.targets.referenced.line();
             if route.targets.value.is_empty() {
                 return Err((line, format!("route `{name}` has no targets")));
+            }
+            for fallback in &route.fallbacks {
+                let known = self.routes.contains_key(&fallback.value)
+                    || fallback
+                        .value
+                        .split_once('/')
+                        .is_some_and(|(provider, model)| {
+                            self.providers.contains_key(provider) && !model.is_empty()
+                        });
+                if !known || fallback.value == *name {
+                    return Err((
+                        fallback.referenced.line(),
+                        format!(
+                            "route `{name}`: fallback `{}` is neither another route nor a declared provider/model",
+                            fallback.value
+                        ),
+                    ));
+                }
+            }
+            if route.retry.max_attempts == 0 {
+                return Err((
+                    line,
+                    format!(
+                        "route `{name}`: retry.max_attempts must be 1 or more (1 turns failover off)"
+                    ),
+                ));
             }
             let breaker = &route.circuit_breaker;
             if breaker.consecutive_failures == 0

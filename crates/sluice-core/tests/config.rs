@@ -237,3 +237,47 @@ fn presets_and_native_kinds_parse_with_their_defaults() {
     assert_eq!(config.providers["aws"].region.as_deref(), Some("us-east-1"));
     assert!(config.providers["test"].mock.is_some());
 }
+
+#[test]
+fn routes_check_their_strategy_breaker_retry_and_fallbacks() {
+    let base = "providers:\n  p:\n    kind: mock\nroutes:\n  r:\n";
+    let cases = [
+        (
+            "    fallbacks: [nowhere]\n    targets: [{provider: p, model: m}]\n",
+            "fallback `nowhere`",
+        ),
+        (
+            "    fallbacks: [r]\n    targets: [{provider: p, model: m}]\n",
+            "fallback `r`",
+        ),
+        (
+            "    retry: {max_attempts: 0}\n    targets: [{provider: p, model: m}]\n",
+            "max_attempts",
+        ),
+        (
+            "    circuit_breaker: {error_rate: 2}\n    targets: [{provider: p, model: m}]\n",
+            "circuit_breaker",
+        ),
+        (
+            "    strategy: cost\n    targets: [{provider: p, model: m}]\n",
+            "cost strategy",
+        ),
+        (
+            "    targets: [{provider: p, model: m, cost: -1}]\n",
+            "cost must be",
+        ),
+        (
+            "    strategy: fastest\n    targets: [{provider: p, model: m}]\n",
+            "fastest",
+        ),
+    ];
+    for (route, expected) in cases {
+        let (_, message) = error_of(&format!("{base}{route}"));
+        assert!(message.contains(expected), "{route}: {message}");
+    }
+    let valid = load(&format!(
+        "{base}    strategy: least-busy\n    retry: {{max_attempts: 2, backoff: 10ms, on: [rate_limited, timeout]}}\n    fallbacks: [p/other]\n    targets: [{{provider: p, model: m, cost: 0.5}}]\n"
+    ))
+    .expect("valid");
+    assert_eq!(valid.routes["r"].retry.max_attempts, 2);
+}

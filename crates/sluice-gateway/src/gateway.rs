@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::HeaderValue;
-use sluice_core::config::{Config, ProviderKind};
+use sluice_core::config::{Config, ProviderKind, RetryConfig};
 use sluice_mock::MockServer;
 use sluice_providers::Upstream;
 use sluice_routing::{
@@ -56,6 +56,9 @@ pub(crate) struct RouteEntry {
     series: Vec<EndpointSeries>,
     /// The live-state gauges of each target, by target index.
     pub(crate) gauges: Vec<TargetGauges>,
+    retry: RetryConfig,
+    /// Other routes or `provider/model`s to try after this route's own targets.
+    fallbacks: Vec<String>,
 }
 
 /// Metric series for requests addressed as `provider/model`: advertised models are
@@ -75,14 +78,29 @@ pub struct ResolvedModel<'g, 'm> {
     /// The model name sent upstream: the route target's, or borrowed from the request.
     pub model: &'m str,
     pub(crate) series: &'g EndpointSeries,
-    /// For a route: the chosen target, counted in flight until dropped; its state learns
-    /// the request's outcome.
-    pub(crate) lease: Option<TargetLease>,
+    /// For a route: the plan and the target's index, whose state learns the outcome.
+    route_target: Option<(&'g Arc<RoutePlan>, usize)>,
+}
+
+impl ResolvedModel<'_, '_> {
+    /// Counts the request in flight at its route target until the lease drops.
+    pub(crate) fn lease(&self) -> Option<TargetLease> {
+        let (plan, index) = self.route_target?;
+        TargetLease::new(plan, index)
+    }
+}
+
+/// Where a request may be served, in the order to try: a route's targets ranked by its
+/// strategy (healthy ones only), or the one `provider/model`.
+pub struct Candidates<'g, 'm> {
+    pub list: Vec<ResolvedModel<'g, 'm>>,
+    /// The route's failover policy; `None` for `provider/model` (one attempt).
+    pub retry: Option<&'g RetryConfig>,
 }
 
 /// What a requested model resolves to.
 pub enum Resolution<'g, 'm> {
-    Found(ResolvedModel<'g, 'm>),
+    Found(Candidates<'g, 'm>),
     /// A route whose every target is skipped (circuit open, resting after a
     /// `Retry-After`).
     Unavailable {
@@ -189,6 +207,12 @@ impl Gateway {
                     plan: Arc::new(plan),
                     series,
                     gauges,
+                    retry: route.retry.clone(),
+                    fallbacks: route
+                        .fallbacks
+                        .iter()
+                        .map(|fallback| fallback.value.clone())
+                        .collect(),
                 },
             );
         }
@@ -230,49 +254,76 @@ impl Gateway {
         trace: Option<&mut RouteTrace>,
     ) -> Resolution<'g, 'm> {
         if let Some(entry) = self.routes.get(model) {
-            let plan = &entry.plan;
-            let now = Instant::now();
-            let draw = fastrand::u64(..);
-            let chosen = match trace {
-                Some(trace) => plan.rank(now, draw, &NoGate, Some(trace)).first(),
-                None => plan.pick(now, draw, &NoGate),
-            };
-            let Some(index) = chosen else {
-                return Resolution::Unavailable { route: plan.name() };
-            };
-            let target = &plan.targets()[index];
-            return Resolution::Found(ResolvedModel {
-                provider: target.provider,
-                upstream: &self.providers[target.provider],
-                provider_header: &self.provider_headers[target.provider],
-                model: &target.model,
-                series: &entry.series[index],
-                lease: TargetLease::new(plan, index),
+            let mut list = self.route_candidates(entry, trace);
+            // A fallback's own fallbacks are not followed, so a cycle cannot loop.
+            for fallback in &entry.fallbacks {
+                match self.routes.get(fallback.as_str()) {
+                    Some(other) => list.extend(self.route_candidates(other, None)),
+                    None => list.extend(self.direct(fallback)),
+                }
+            }
+            if list.is_empty() {
+                return Resolution::Unavailable {
+                    route: entry.plan.name(),
+                };
+            }
+            return Resolution::Found(Candidates {
+                list,
+                retry: Some(&entry.retry),
             });
         }
-        let Some((provider_name, upstream_model)) = model.split_once('/') else {
-            return Resolution::NotFound;
-        };
-        let Some(&provider) = self
-            .provider_index
-            .get(provider_name)
-            .filter(|_| !upstream_model.is_empty())
-        else {
-            return Resolution::NotFound;
-        };
+        match self.direct(model) {
+            Some(resolved) => Resolution::Found(Candidates {
+                list: vec![resolved],
+                retry: None,
+            }),
+            None => Resolution::NotFound,
+        }
+    }
+
+    /// A route's healthy targets, ranked by its strategy.
+    fn route_candidates<'g>(
+        &'g self,
+        entry: &'g RouteEntry,
+        trace: Option<&mut RouteTrace>,
+    ) -> Vec<ResolvedModel<'g, 'g>> {
+        let plan = &entry.plan;
+        plan.rank(Instant::now(), fastrand::u64(..), &NoGate, trace)
+            .iter()
+            .map(|index| {
+                let target = &plan.targets()[index];
+                ResolvedModel {
+                    provider: target.provider,
+                    upstream: &self.providers[target.provider],
+                    provider_header: &self.provider_headers[target.provider],
+                    model: &target.model,
+                    series: &entry.series[index],
+                    route_target: Some((plan, index)),
+                }
+            })
+            .collect()
+    }
+
+    /// `provider/model`, straight to that provider.
+    fn direct<'g: 'm, 'm>(&'g self, model: &'m str) -> Option<ResolvedModel<'g, 'm>> {
+        let (provider_name, upstream_model) = model.split_once('/')?;
+        if upstream_model.is_empty() {
+            return None;
+        }
+        let provider = *self.provider_index.get(provider_name)?;
         let direct = &self.direct_series[provider];
         let series = direct
             .advertised
             .iter()
             .find(|(advertised, _)| advertised == upstream_model)
             .map_or(&direct.other, |(_, series)| series);
-        Resolution::Found(ResolvedModel {
+        Some(ResolvedModel {
             provider,
             upstream: &self.providers[provider],
             provider_header: &self.provider_headers[provider],
             model: upstream_model,
             series,
-            lease: None,
+            route_target: None,
         })
     }
 

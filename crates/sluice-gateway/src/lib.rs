@@ -17,7 +17,7 @@ mod response;
 mod server;
 
 pub use endpoint::Endpoint;
-pub use gateway::{Gateway, GatewayError, Resolution, ResolvedModel};
+pub use gateway::{Candidates, Gateway, GatewayError, Resolution, ResolvedModel};
 pub use server::{router, serve};
 
 /// Response headers that explain how a request was served.

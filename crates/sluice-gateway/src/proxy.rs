@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use metrics::Histogram;
+use sluice_core::config::RetryOn;
 use sluice_core::{ApiError, ErrorKind};
 use sluice_providers::openai::{PeekedRequest, peek};
 use sluice_providers::upstream::FORWARDED_HEADERS;
@@ -77,6 +78,18 @@ struct Refusal<'a> {
     retry_after: Option<HeaderValue>,
     /// `x-sluice-route-trace`, when asked for and no target was found.
     route_trace: Option<HeaderValue>,
+    /// A provider's error answer in the client's own dialect, kept whole to be passed
+    /// on as it came if no other target serves the request.
+    raw: Option<RawAnswer>,
+    /// `x-sluice-attempts` when more than one target was tried.
+    attempts: Option<HeaderValue>,
+}
+
+/// An upstream answer read whole.
+struct RawAnswer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 impl<'a> Refusal<'a> {
@@ -88,6 +101,36 @@ impl<'a> Refusal<'a> {
             served_by: None,
             retry_after: None,
             route_trace: None,
+            raw: None,
+            attempts: None,
+        }
+    }
+
+    /// The status the client gets.
+    fn status(&self, dialect: Dialect) -> StatusCode {
+        match &self.raw {
+            Some(raw) => raw.status,
+            None => ErrorResponse::new(self.error.clone(), dialect).status(),
+        }
+    }
+
+    /// Which retryable failure this is, if any.
+    fn retry_class(&self) -> Option<RetryOn> {
+        match self.reason {
+            "timeout" => Some(RetryOn::Timeout),
+            "unreachable" => Some(RetryOn::Connection),
+            "upstream_status" => {
+                let status = match &self.raw {
+                    Some(raw) => raw.status,
+                    None => self.error.status(),
+                };
+                match status.as_u16() {
+                    429 => Some(RetryOn::RateLimited),
+                    500..=599 => Some(RetryOn::ServerError),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 }
@@ -98,12 +141,19 @@ async fn handle(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Resp
     match forward(gateway, endpoint, request, started, in_flight).await {
         Ok(response) => response,
         Err(refusal) => {
-            let response = ErrorResponse::new(refusal.error, endpoint.dialect());
-            let status = response.status().as_u16();
+            let status = refusal.status(endpoint.dialect());
             refusal
                 .series
-                .finished(status, started.elapsed(), Some(refusal.reason));
-            let mut response = response.into_response();
+                .finished(status.as_u16(), started.elapsed(), Some(refusal.reason));
+            let mut response = match refusal.raw {
+                Some(raw) => {
+                    let mut response = Response::new(Body::from(raw.body));
+                    *response.status_mut() = raw.status;
+                    copy_response_headers(&raw.headers, response.headers_mut());
+                    response
+                }
+                None => ErrorResponse::new(refusal.error, endpoint.dialect()).into_response(),
+            };
             let headers = response.headers_mut();
             if let Some(served_by) = refusal.served_by {
                 served_by.apply(headers);
@@ -114,23 +164,26 @@ async fn handle(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Resp
             if let Some(trace) = refusal.route_trace {
                 headers.insert(headers::ROUTE_TRACE, trace);
             }
+            if let Some(attempts) = refusal.attempts {
+                headers.insert(headers::ATTEMPTS, attempts);
+            }
             response
         }
     }
 }
 
 /// One request on its way: what both paths need.
-struct Exchange<'g> {
+struct Exchange<'g, 'r> {
     endpoint: Endpoint,
     upstream: &'g Upstream,
     series: &'g Arc<Series>,
     served_by: ServedBy,
-    client_headers: HeaderMap,
+    client_headers: &'r HeaderMap,
     started: Instant,
     overhead: &'g Histogram,
 }
 
-impl<'g> Exchange<'g> {
+impl<'g> Exchange<'g, '_> {
     fn refuse(&self, error: ApiError, reason: &'static str) -> Refusal<'g> {
         Refusal {
             series: self.series,
@@ -139,6 +192,8 @@ impl<'g> Exchange<'g> {
             served_by: Some(self.served_by.clone()),
             retry_after: None,
             route_trace: None,
+            raw: None,
+            attempts: None,
         }
     }
 
@@ -174,7 +229,7 @@ impl<'g> Exchange<'g> {
         let before_upstream = sent - self.started;
         let response = self
             .upstream
-            .post(uri, body, &self.client_headers, forwarded)
+            .post(uri, body, self.client_headers, forwarded)
             .await
             .map_err(|err| self.upstream_failed(err))?;
         self.series
@@ -250,9 +305,10 @@ impl<'g> Exchange<'g> {
     fn completion(
         &self,
         status: StatusCode,
-        in_flight: InFlight,
+        in_flight: &mut Option<InFlight>,
         target: Option<TargetOutcome>,
     ) -> Completion {
+        let in_flight = in_flight.take();
         Completion {
             series: Arc::clone(self.series),
             _in_flight: in_flight,
@@ -283,8 +339,8 @@ async fn forward<'g>(
         .headers
         .contains_key(headers::ROUTE_TRACE)
         .then(RouteTrace::new);
-    let resolved = match gateway.resolve(&peeked.model, trace.as_mut()) {
-        Resolution::Found(resolved) => resolved,
+    let candidates = match gateway.resolve(&peeked.model, trace.as_mut()) {
+        Resolution::Found(candidates) => candidates,
         Resolution::NotFound => {
             return Err(Refusal::new(
                 unrouted,
@@ -307,45 +363,156 @@ async fn forward<'g>(
             return Err(refusal);
         }
     };
-    let model = resolved.model;
-    let exchange = Exchange {
-        endpoint,
-        upstream: resolved.upstream,
-        series: resolved.series.get(endpoint),
-        served_by: ServedBy {
-            provider: resolved.provider_header.clone(),
-            model: HeaderValue::from_str(model).ok(),
-            route_trace: trace.as_ref().and_then(trace_header),
-        },
-        client_headers: parts.headers,
-        started,
-        overhead: &endpoint_metrics.overhead,
-    };
-    // The route target learns the outcome: from the response body when it streams on,
-    // here when the answer was whole or refused.
-    let mut target = resolved.lease.map(TargetOutcome::new);
-    let result = if exchange.upstream.dialect == endpoint.dialect() {
-        pass_through(exchange, in_flight, &mut target, &peeked, &body, model).await
-    } else {
-        match endpoint {
-            Endpoint::ChatCompletions | Endpoint::Messages => {
-                translate_chat(exchange, in_flight, &mut target, &body, model).await
+    let route_trace = trace.as_ref().and_then(trace_header);
+    let policy = candidates.retry;
+    let max_attempts = policy
+        .map_or(1, |policy| policy.max_attempts as usize)
+        .clamp(1, candidates.list.len().max(1));
+    let mut in_flight = Some(in_flight);
+    let mut log = AttemptLog::default();
+    // The first failure is the one the client gets if no target serves the request:
+    // the primary's answer says most about what went wrong.
+    let mut primary: Option<Refusal<'g>> = None;
+    for (number, candidate) in candidates.list.iter().take(max_attempts).enumerate() {
+        let last = number + 1 == max_attempts;
+        if number > 0
+            && let Some(policy) = policy
+        {
+            let wait = backoff(policy.backoff.get(), number);
+            if Instant::now() + wait >= started + policy.deadline.get() {
+                break;
             }
-            Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
-            Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
+            tokio::time::sleep(wait).await;
         }
-    };
-    if let Some(target) = target {
-        match &result {
-            Ok(_) => target.finished(200, started.elapsed(), None),
-            Err(refusal) => target.refused(
-                refusal.reason,
-                refusal.error.status(),
-                refusal.retry_after.as_ref(),
-            ),
+        let model = candidate.model;
+        let exchange = Exchange {
+            endpoint,
+            upstream: candidate.upstream,
+            series: candidate.series.get(endpoint),
+            served_by: ServedBy {
+                provider: candidate.provider_header.clone(),
+                model: HeaderValue::from_str(model).ok(),
+                route_trace: route_trace.clone(),
+            },
+            client_headers: &parts.headers,
+            started,
+            overhead: &endpoint_metrics.overhead,
+        };
+        // The route target learns the outcome: from the response body when it streams
+        // on, here when the answer was whole or refused.
+        let mut target = candidate.lease().map(TargetOutcome::new);
+        let may_retry = !last && policy.is_some();
+        // A provider's error is kept whole (not streamed on) when another target may
+        // still serve, or when an earlier failure is the one to answer with.
+        let hold_errors = may_retry || primary.is_some();
+        let result = if exchange.upstream.dialect == endpoint.dialect() {
+            pass_through(
+                exchange,
+                &mut in_flight,
+                &mut target,
+                hold_errors,
+                &peeked,
+                &body,
+                model,
+            )
+            .await
+        } else {
+            match endpoint {
+                Endpoint::ChatCompletions | Endpoint::Messages => {
+                    translate_chat(exchange, &mut in_flight, &mut target, &body, model).await
+                }
+                Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
+                Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
+            }
+        };
+        if let Some(target) = target {
+            match &result {
+                Ok(_) => target.finished(200, started.elapsed(), None),
+                Err(refusal) => target.refused(
+                    refusal.reason,
+                    refusal.status(endpoint.dialect()),
+                    refusal.retry_after.as_ref(),
+                ),
+            }
+        }
+        let label = candidate.upstream.name.as_ref();
+        match result {
+            Ok(mut response) => {
+                log.push(label, model, response.status().as_u16());
+                if let Some(attempts) = log.header() {
+                    response.headers_mut().insert(headers::ATTEMPTS, attempts);
+                }
+                return Ok(response);
+            }
+            Err(refusal) => {
+                log.push(label, model, refusal.status(endpoint.dialect()).as_u16());
+                let retryable = may_retry
+                    && refusal.retry_class().is_some_and(|class| {
+                        policy.is_some_and(|policy| policy.on.contains(&class))
+                    });
+                match primary {
+                    None => primary = Some(refusal),
+                    // A later failure is counted here; the primary's is counted when it
+                    // is answered.
+                    Some(_) => refusal.series.finished(
+                        refusal.status(endpoint.dialect()).as_u16(),
+                        started.elapsed(),
+                        Some(refusal.reason),
+                    ),
+                }
+                if !retryable {
+                    break;
+                }
+            }
         }
     }
-    result
+    match primary {
+        Some(mut refusal) => {
+            refusal.attempts = log.header();
+            Err(refusal)
+        }
+        // Unreachable in practice: the loop makes at least one attempt.
+        None => Err(Refusal::new(
+            unrouted,
+            ApiError::new(ErrorKind::Internal, "No attempt was made."),
+            "no_attempt",
+        )),
+    }
+}
+
+/// What each attempt of a request did, for `x-sluice-attempts`.
+#[derive(Default)]
+struct AttemptLog {
+    entries: Vec<String>,
+}
+
+impl AttemptLog {
+    fn push(&mut self, provider: &str, model: &str, status: u16) {
+        self.entries.push(format!("{provider}/{model} {status}"));
+    }
+
+    /// `1` for one attempt; `2 (a/m 503; b/m 200)` when the request moved on.
+    fn header(&self) -> Option<HeaderValue> {
+        if self.entries.len() < 2 {
+            return None;
+        }
+        HeaderValue::from_str(&format!(
+            "{} ({})",
+            self.entries.len(),
+            self.entries.join("; ")
+        ))
+        .ok()
+    }
+}
+
+/// The wait before attempt `number` (1 for the second): `base` doubled per attempt,
+/// with full jitter so that clients failing together do not retry together.
+fn backoff(base: Duration, number: usize) -> Duration {
+    let exponent = u32::try_from(number.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(10);
+    let ceiling = base.saturating_mul(1 << exponent);
+    ceiling.mul_f64(fastrand::f64())
 }
 
 /// The trace as a header value (control characters, which labels could hold, leave it out).
@@ -356,9 +523,10 @@ fn trace_header(trace: &RouteTrace) -> Option<HeaderValue> {
 /// Same dialect on both sides: the body goes up with the model replaced, the answer
 /// comes back frame by frame, neither re-serialised.
 async fn pass_through<'g>(
-    exchange: Exchange<'g>,
-    in_flight: InFlight,
+    exchange: Exchange<'g, '_>,
+    in_flight: &mut Option<InFlight>,
     target: &mut Option<TargetOutcome>,
+    hold_errors: bool,
     peeked: &PeekedRequest<'_>,
     body: &Bytes,
     model: &str,
@@ -379,6 +547,27 @@ async fn pass_through<'g>(
     let answered = Instant::now();
     let status = upstream_parts.status;
     let sse = is_event_stream(&upstream_parts.headers);
+    if hold_errors && (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
+        // Another target may serve it: keep this answer whole, in case none does.
+        let body = read_upstream(upstream_body, MAX_ERROR_BODY, exchange.deadline())
+            .await
+            .unwrap_or_default();
+        let mut refusal = exchange.refuse(
+            ApiError::new(
+                ErrorKind::ProviderError,
+                "The provider answered with an error.",
+            )
+            .with_status(status),
+            "upstream_status",
+        );
+        refusal.retry_after = upstream_parts.headers.get(RETRY_AFTER).cloned();
+        refusal.raw = Some(RawAnswer {
+            status,
+            headers: upstream_parts.headers,
+            body,
+        });
+        return Err(refusal);
+    }
     if let Some(target) = target.as_mut() {
         target.note_answer(status, &upstream_parts.headers);
     }
@@ -397,8 +586,8 @@ async fn pass_through<'g>(
 
 /// A chat in one dialect served by a provider of another.
 async fn translate_chat<'g>(
-    exchange: Exchange<'g>,
-    in_flight: InFlight,
+    exchange: Exchange<'g, '_>,
+    in_flight: &mut Option<InFlight>,
     target: &mut Option<TargetOutcome>,
     body: &Bytes,
     model: &str,
@@ -459,7 +648,7 @@ async fn translate_chat<'g>(
 
 /// Embeddings for an OpenAI client from a provider with its own embeddings format.
 async fn translate_embeddings<'g>(
-    exchange: Exchange<'g>,
+    exchange: Exchange<'g, '_>,
     body: &Bytes,
     model: &str,
 ) -> Result<Response, Refusal<'g>> {
@@ -484,7 +673,7 @@ async fn translate_embeddings<'g>(
 
 /// `POST /v1/messages/count_tokens` for a provider that counts tokens its own way.
 async fn translate_count_tokens<'g>(
-    exchange: Exchange<'g>,
+    exchange: Exchange<'g, '_>,
     body: &Bytes,
     model: &str,
 ) -> Result<Response, Refusal<'g>> {

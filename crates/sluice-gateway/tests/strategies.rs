@@ -83,10 +83,14 @@ async fn priority_skips_an_open_circuit_probes_after_the_cool_down_and_comes_bac
     for _ in 0..3 {
         let answer = post(&url, route_request("guarded")).await;
         assert_eq!(
-            answer.status, 500,
-            "no failover yet: the primary's error passes"
+            answer.status, 200,
+            "the backup serves after the primary's 500"
         );
-        assert_eq!(answer.header("x-sluice-provider"), Some("primary"));
+        assert_eq!(answer.header("x-sluice-provider"), Some("backup"));
+        assert_eq!(
+            answer.header("x-sluice-attempts"),
+            Some("2 (primary/m 500; backup/m 200)")
+        );
     }
     // Open: the primary is not called at all.
     for _ in 0..3 {
@@ -109,7 +113,10 @@ async fn priority_skips_an_open_circuit_probes_after_the_cool_down_and_comes_bac
     // After the cool-down one probe reaches the primary; it fails, so it opens again.
     tokio::time::sleep(Duration::from_millis(450)).await;
     let probe = post(&url, route_request("guarded")).await;
-    assert_eq!(probe.header("x-sluice-provider"), Some("primary"));
+    assert_eq!(
+        probe.header("x-sluice-attempts"),
+        Some("2 (primary/m 500; backup/m 200)")
+    );
     assert_eq!(primary.requests(), 4);
     let after = post(&url, route_request("guarded")).await;
     assert_eq!(after.header("x-sluice-provider"), Some("backup"));
@@ -180,8 +187,11 @@ async fn retry_after_rests_a_target_until_it_passes() {
     .await;
     let url = gateway.url("/v1/chat/completions");
     let first = post(&url, route_request("guarded")).await;
-    assert_eq!(first.status, 429);
-    assert_eq!(first.header("retry-after"), Some("1"));
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("x-sluice-attempts"),
+        Some("2 (limited/m 429; other/m 200)")
+    );
     limited.set_status(0);
     let resting = post(&url, route_request("guarded")).await;
     assert_eq!(resting.header("x-sluice-provider"), Some("other"));
@@ -286,12 +296,20 @@ async fn cost_picks_the_cheapest_target_and_falls_back_when_its_circuit_opens() 
     }
     cheap.set_status(503);
     for _ in 0..3 {
-        assert_eq!(post(&url, route_request("guarded")).await.status, 503);
+        let answer = post(&url, route_request("guarded")).await;
+        assert_eq!(answer.header("x-sluice-provider"), Some("dear"));
+        assert_eq!(
+            answer.header("x-sluice-attempts"),
+            Some("2 (cheap/m 503; dear/m 200)")
+        );
     }
+    // The cheap target's circuit is open: the dearer one serves at once.
     let fallback = post(&url, route_request("guarded")).await;
     assert_eq!(fallback.status, 200);
     assert_eq!(fallback.header("x-sluice-provider"), Some("dear"));
-    assert_eq!(dear.stats().chat_completions(), 1);
+    assert_eq!(fallback.header("x-sluice-attempts"), Some("1"));
+    assert_eq!(cheap.requests(), 8);
+    assert_eq!(dear.stats().chat_completions(), 4);
 }
 
 #[tokio::test]
