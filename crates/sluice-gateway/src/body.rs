@@ -113,6 +113,9 @@ impl Translator {
 
 pub(crate) struct ProxiedBody {
     inner: Incoming,
+    /// Bytes already read from `inner` (a stream's first, awaited so that a stream broken
+    /// before any byte could fail over), sent before anything else.
+    prefix: Option<Bytes>,
     deadline: Pin<Box<Sleep>>,
     shape: Shape,
     /// The response is a stream (an error can be sent as a last event).
@@ -138,6 +141,7 @@ impl ProxiedBody {
         };
         Self {
             inner,
+            prefix: None,
             deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
             shape,
             sse,
@@ -213,6 +217,12 @@ impl ProxiedBody {
 }
 
 impl ProxiedBody {
+    /// Sends `prefix` (already read from the provider) first.
+    pub(crate) fn with_prefix(mut self, prefix: Bytes) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
     fn first_byte_out(&mut self) {
         if !self.first_byte_seen {
             self.first_byte_seen = true;
@@ -248,6 +258,14 @@ impl ProxiedBody {
             let Shape::Translated(translator) = &mut self.shape else {
                 return Poll::Ready(None);
             };
+            if let Some(prefix) = self.prefix.take() {
+                let out = translator.feed(&prefix);
+                if !out.is_empty() {
+                    self.first_byte_out();
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                continue;
+            }
             let (out, ended) = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else {
@@ -304,6 +322,11 @@ impl Body for ProxiedBody {
         }
         if let Shape::Translated(_) = this.shape {
             return this.poll_translated(cx);
+        }
+        if let Some(prefix) = this.prefix.take() {
+            this.first_byte_out();
+            this.at_event_boundary = prefix.ends_with(b"\n\n");
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
         }
         match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {

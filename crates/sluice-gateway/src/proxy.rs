@@ -273,6 +273,41 @@ impl<'g> Exchange<'g, '_> {
         Ok((bytes, before_upstream))
     }
 
+    /// Waits for a stream's first bytes before anything reaches the client, so that a
+    /// stream that breaks (or ends) before its first byte can still fail over.
+    async fn first_bytes(&self, body: &mut Incoming) -> Result<Bytes, Refusal<'g>> {
+        let broken = || {
+            self.refuse(
+                ApiError::new(
+                    ErrorKind::UpstreamUnreachable,
+                    "The provider's stream broke before its first byte.",
+                )
+                .with_code("upstream_stream_interrupted"),
+                "unreachable",
+            )
+        };
+        let first_byte = self.upstream.timeouts().first_byte.get();
+        let wait = async {
+            loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) if !data.is_empty() => return Some(data),
+                        _ => continue,
+                    },
+                    Some(Err(_)) | None => return None,
+                }
+            }
+        };
+        match tokio::time::timeout(first_byte, wait).await {
+            Ok(Some(data)) => Ok(data),
+            Ok(None) => Err(broken()),
+            Err(_) => Err(self.upstream_failed(UpstreamError::Timeout {
+                provider: self.upstream.name.clone(),
+                timeout: first_byte,
+            })),
+        }
+    }
+
     /// Finishes a response: the `x-sluice-*` headers (the dropped parameters of a
     /// translated request among them) and the overhead.
     fn respond(
@@ -419,7 +454,15 @@ async fn forward<'g>(
         } else {
             match endpoint {
                 Endpoint::ChatCompletions | Endpoint::Messages => {
-                    translate_chat(exchange, &mut in_flight, &mut target, &body, model).await
+                    translate_chat(
+                        exchange,
+                        &mut in_flight,
+                        &mut target,
+                        hold_errors,
+                        &body,
+                        model,
+                    )
+                    .await
                 }
                 Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
                 Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
@@ -568,15 +611,24 @@ async fn pass_through<'g>(
         });
         return Err(refusal);
     }
+    let mut upstream_body = upstream_body;
+    let prefix = if hold_errors && sse && status.is_success() {
+        Some(exchange.first_bytes(&mut upstream_body).await?)
+    } else {
+        None
+    };
     if let Some(target) = target.as_mut() {
         target.note_answer(status, &upstream_parts.headers);
     }
-    let body = ProxiedBody::new(
+    let mut body = ProxiedBody::new(
         upstream_body,
         exchange.deadline(),
         Shape::Raw { sse, dialect },
         exchange.completion(status, in_flight, target.take()),
     );
+    if let Some(prefix) = prefix {
+        body = body.with_prefix(prefix);
+    }
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
     copy_response_headers(&upstream_parts.headers, response.headers_mut());
@@ -589,6 +641,7 @@ async fn translate_chat<'g>(
     exchange: Exchange<'g, '_>,
     in_flight: &mut Option<InFlight>,
     target: &mut Option<TargetOutcome>,
+    hold_errors: bool,
     body: &Bytes,
     model: &str,
 ) -> Result<Response, Refusal<'g>> {
@@ -627,17 +680,26 @@ async fn translate_chat<'g>(
     if !parts.status.is_success() {
         return Err(exchange.translated_error(&parts, upstream_body).await);
     }
+    let mut upstream_body = upstream_body;
+    let prefix = if hold_errors {
+        Some(exchange.first_bytes(&mut upstream_body).await?)
+    } else {
+        None
+    };
     let answered = Instant::now();
     let translator = Translator::new(
         codec::stream_decoder(provider, model),
         codec::stream_encoder(client, stream_wants_usage(client, body)),
     );
-    let body = ProxiedBody::new(
+    let mut body = ProxiedBody::new(
         upstream_body,
         exchange.deadline(),
         Shape::Translated(Box::new(translator)),
         exchange.completion(StatusCode::OK, in_flight, target.take()),
     );
+    if let Some(prefix) = prefix {
+        body = body.with_prefix(prefix);
+    }
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

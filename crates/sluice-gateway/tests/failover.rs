@@ -280,3 +280,38 @@ async fn fallbacks_name_other_routes_and_providers_of_other_dialects() {
         Some("3 (broken/m 503; also-broken/m 500; claude/claude-sonnet-4-5 200)")
     );
 }
+
+#[tokio::test]
+async fn a_stream_that_ends_before_its_first_byte_fails_over() {
+    let empty = FixtureUpstream::start(Fixture {
+        status: http::StatusCode::OK,
+        headers: vec![("content-type", "text/event-stream")],
+        chunks: Vec::new(),
+    })
+    .await;
+    let backup = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:\n{}{}{}",
+        provider_yaml("empty", &empty.base_url(), "k"),
+        provider_yaml("backup", &backup.base_url(), "k"),
+        route(&["empty", "backup"], priority())
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let answer = post(
+        &gateway.url("/v1/chat/completions"),
+        serde_json::json!({"model": "resilient", "stream": true,
+            "messages": [{"role": "user", "content": "a b"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-sluice-provider"), Some("backup"));
+    assert_eq!(
+        answer.header("x-sluice-attempts"),
+        Some("2 (empty/m 502; backup/m 200)")
+    );
+    assert_eq!(
+        sse_data(&answer.body).last().map(String::as_str),
+        Some("[DONE]")
+    );
+}
