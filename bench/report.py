@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-TARGET_ORDER = ["direct", "nginx", "sluice", "direct-anthropic", "sluice-translated"]
+TARGET_ORDER = ["direct", "nginx", "sluice", "sluice-route", "direct-anthropic", "sluice-translated"]
 # Each target's added latency is measured against the mock answering the same dialect.
 BASELINE = {"sluice-translated": "direct-anthropic"}
 
@@ -169,7 +169,17 @@ def main():
               f"{through:+.0f} µs = **{ratio}**")
     p("")
 
-    for proxy in ("sluice", "sluice-translated"):
+    for c in concs:
+        plain, routed, direct = (runs.get((t, c)) for t in ("sluice", "sluice-route", "direct"))
+        if plain and routed and direct:
+            through = plain[1]["p50"] - direct[1]["p50"]
+            via_route = routed[1]["p50"] - direct[1]["p50"]
+            ratio = f"{via_route / through:.2f}x" if through > 0 else "—"
+            p(f"c={c}: added p50, three-target latency route {via_route:+.0f} µs vs single "
+              f"target {through:+.0f} µs = **{ratio}**")
+    p("")
+
+    for proxy in ("sluice", "sluice-route", "sluice-translated"):
         ov_path = os.path.join(rdir, f"{proxy}-c1.overhead.txt")
         if not os.path.exists(ov_path):
             continue

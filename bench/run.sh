@@ -18,7 +18,7 @@ DURATION=${DURATION:-10s}             # measured part of each run (wrk -d)
 WARMUP=${WARMUP:-2s}                  # unmeasured wrk run just before it
 OVERHEAD_DURATION=${OVERHEAD_DURATION:-$DURATION}  # dedicated x-sluice-overhead-us run
 CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
-TARGETS=${TARGETS:-"direct nginx sluice"}  # also: direct-anthropic sluice-translated
+TARGETS=${TARGETS:-"direct nginx sluice"}  # also: direct-anthropic sluice-translated sluice-route
 STREAM=${STREAM:-0}                   # 1: every request asks for an SSE stream
 MOCK_PORT=${MOCK_PORT:-19090}
 NGINX_PORT=${NGINX_PORT:-19091}
@@ -325,6 +325,8 @@ bench_one() {
             url=http://127.0.0.1:$MOCK_PORT; model=$MODEL_ANTHROPIC; dialect=anthropic; PROXY_PID="" ;;
         sluice-translated)
             start_sluice "$proxy_core"; url=http://127.0.0.1:$SLUICE_PORT; model=$MODEL_TRANSLATED ;;
+        sluice-route)
+            start_sluice "$proxy_core"; url=http://127.0.0.1:$SLUICE_PORT; model=trio ;;
         *) die "unknown target $target" ;;
     esac
     check_200 "$target" "$url" "$model" "$dialect"

@@ -481,14 +481,14 @@ async fn forward<'g>(
         let label = candidate.upstream.name.as_ref();
         match result {
             Ok(mut response) => {
-                log.push(label, model, response.status().as_u16());
-                if let Some(attempts) = log.header() {
+                let served = (label, model, response.status().as_u16());
+                if let Some(attempts) = log.header(Some(served)) {
                     response.headers_mut().insert(headers::ATTEMPTS, attempts);
                 }
                 return Ok(response);
             }
             Err(refusal) => {
-                log.push(label, model, refusal.status(endpoint.dialect()).as_u16());
+                log.failed(label, model, refusal.status(endpoint.dialect()).as_u16());
                 let retryable = may_retry
                     && refusal.retry_class().is_some_and(|class| {
                         policy.is_some_and(|policy| policy.on.contains(&class))
@@ -511,7 +511,7 @@ async fn forward<'g>(
     }
     match primary {
         Some(mut refusal) => {
-            refusal.attempts = log.header();
+            refusal.attempts = log.header(None);
             Err(refusal)
         }
         // Unreachable in practice: the loop makes at least one attempt.
@@ -523,28 +523,33 @@ async fn forward<'g>(
     }
 }
 
-/// What each attempt of a request did, for `x-sluice-attempts`.
+/// The failed attempts of a request, for `x-sluice-attempts`. Nothing is allocated
+/// while the first attempt succeeds.
 #[derive(Default)]
-struct AttemptLog {
-    entries: Vec<String>,
+struct AttemptLog<'a> {
+    failed: Vec<(&'a str, &'a str, u16)>,
 }
 
-impl AttemptLog {
-    fn push(&mut self, provider: &str, model: &str, status: u16) {
-        self.entries.push(format!("{provider}/{model} {status}"));
+impl<'a> AttemptLog<'a> {
+    fn failed(&mut self, provider: &'a str, model: &'a str, status: u16) {
+        self.failed.push((provider, model, status));
     }
 
-    /// `1` for one attempt; `2 (a/m 503; b/m 200)` when the request moved on.
-    fn header(&self) -> Option<HeaderValue> {
-        if self.entries.len() < 2 {
+    /// `2 (a/m 503; b/m 200)`, with the last attempt's result if it answered; `None`
+    /// after a single attempt (the header then says `1`).
+    fn header(&self, served: Option<(&str, &str, u16)>) -> Option<HeaderValue> {
+        let count = self.failed.len() + usize::from(served.is_some());
+        if count < 2 {
             return None;
         }
-        HeaderValue::from_str(&format!(
-            "{} ({})",
-            self.entries.len(),
-            self.entries.join("; ")
-        ))
-        .ok()
+        let entries: Vec<String> = self
+            .failed
+            .iter()
+            .copied()
+            .chain(served)
+            .map(|(provider, model, status)| format!("{provider}/{model} {status}"))
+            .collect();
+        HeaderValue::from_str(&format!("{count} ({})", entries.join("; "))).ok()
     }
 }
 
