@@ -194,13 +194,12 @@ impl Gateway {
                 window: breaker.window.get(),
                 cool_down: breaker.cool_down.get(),
             };
-            let plan =
-                RoutePlan::new(name, route.strategy.into(), settings, targets).map_err(|err| {
-                    GatewayError::Route {
-                        route: name.clone(),
-                        message: err.to_string(),
-                    }
-                })?;
+            let plan = RoutePlan::new(name, route.strategy, settings, targets).map_err(|err| {
+                GatewayError::Route {
+                    route: name.clone(),
+                    message: err.to_string(),
+                }
+            })?;
             routes.insert(
                 Arc::from(name.as_str()),
                 RouteEntry {

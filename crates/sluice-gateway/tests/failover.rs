@@ -20,6 +20,18 @@ fn priority() -> &'static str {
     "    strategy: priority\n"
 }
 
+/// A gateway with the route `resilient` over `primary` (at `primary_url`) then `backup`
+/// (at `backup_url`), and any extra route settings.
+async fn primary_then_backup(primary_url: &str, backup_url: &str, settings: &str) -> TestGateway {
+    let yaml = format!(
+        "providers:\n{}{}{}",
+        provider_yaml("primary", primary_url, "k"),
+        provider_yaml("backup", backup_url, "k"),
+        route(&["primary", "backup"], settings)
+    );
+    TestGateway::start(&yaml).await
+}
+
 async fn ask(gateway: &TestGateway) -> Answer {
     post(
         &gateway.url("/v1/chat/completions"),
@@ -34,13 +46,8 @@ async fn each_retryable_status_fails_over_to_the_next_target() {
         let primary = FixtureUpstream::start(chat_fixture()).await;
         primary.set_status(status);
         let backup = start_mock(MockSettings::default()).await;
-        let yaml = format!(
-            "providers:\n{}{}{}",
-            provider_yaml("primary", &primary.base_url(), "k"),
-            provider_yaml("backup", &backup.base_url(), "k"),
-            route(&["primary", "backup"], priority())
-        );
-        let gateway = TestGateway::start(&yaml).await;
+        let gateway =
+            primary_then_backup(&primary.base_url(), &backup.base_url(), priority()).await;
         let answer = ask(&gateway).await;
         assert_eq!(answer.status, 200, "{status}: {}", answer.text());
         assert_eq!(answer.header("x-sluice-provider"), Some("backup"));
@@ -131,13 +138,8 @@ async fn client_errors_never_fail_over() {
         let primary = FixtureUpstream::start(chat_fixture()).await;
         primary.set_status(status);
         let backup = start_mock(MockSettings::default()).await;
-        let yaml = format!(
-            "providers:\n{}{}{}",
-            provider_yaml("primary", &primary.base_url(), "k"),
-            provider_yaml("backup", &backup.base_url(), "k"),
-            route(&["primary", "backup"], priority())
-        );
-        let gateway = TestGateway::start(&yaml).await;
+        let gateway =
+            primary_then_backup(&primary.base_url(), &backup.base_url(), priority()).await;
         let answer = ask(&gateway).await;
         assert_eq!(answer.status, status);
         assert_eq!(answer.header("x-sluice-provider"), Some("primary"));
@@ -185,16 +187,15 @@ async fn max_attempts_one_turns_failover_off() {
     let primary = FixtureUpstream::start(chat_fixture()).await;
     primary.set_status(503);
     let backup = start_mock(MockSettings::default()).await;
-    let yaml = format!(
-        "providers:\n{}{}{}",
-        provider_yaml("primary", &primary.base_url(), "k"),
-        provider_yaml("backup", &backup.base_url(), "k"),
-        route(
-            &["primary", "backup"],
-            "    strategy: priority\n    retry:\n      max_attempts: 1\n"
-        )
-    );
-    let gateway = TestGateway::start(&yaml).await;
+    let gateway = primary_then_backup(
+        &primary.base_url(),
+        &backup.base_url(),
+        "    strategy: priority
+    retry:
+      max_attempts: 1
+",
+    )
+    .await;
     let answer = ask(&gateway).await;
     assert_eq!(answer.status, 503);
     assert_eq!(backup.stats().requests(), 0);

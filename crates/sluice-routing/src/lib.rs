@@ -56,8 +56,6 @@ pub use strategy::{EXPLORE_INTERVAL, EXPLORE_PROBABILITY, MAX_SEQUENCE, Strategy
 pub use trace::{RouteTrace, Score, TraceEntry, TraceOutcome};
 pub use window::Counts;
 
-pub use sluice_core::config::RouteStrategy;
-
 /// Index of a provider in the gateway's provider table.
 pub type ProviderId = usize;
 

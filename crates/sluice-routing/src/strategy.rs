@@ -9,7 +9,6 @@ use std::cmp::Ordering as Cmp;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sluice_core::config::RouteStrategy;
 use sluice_core::weighted::WeightedChoice;
 
 use crate::breaker::Admission;
@@ -17,33 +16,8 @@ use crate::gate::SkipReason;
 use crate::state::TargetState;
 use crate::trace::Score;
 
-/// How a route orders its targets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Strategy {
-    /// Smooth weighted round-robin: exact proportions, evenly interleaved.
-    #[default]
-    Weighted,
-    /// Config order: the first allowed target wins.
-    Priority,
-    /// Lowest latency (power of two choices), with some exploration.
-    Latency,
-    /// Fewest requests in flight.
-    LeastBusy,
-    /// Lowest price per token; unpriced targets last.
-    Cost,
-}
-
-impl From<RouteStrategy> for Strategy {
-    fn from(strategy: RouteStrategy) -> Self {
-        match strategy {
-            RouteStrategy::Weighted => Strategy::Weighted,
-            RouteStrategy::Priority => Strategy::Priority,
-            RouteStrategy::Latency => Strategy::Latency,
-            RouteStrategy::LeastBusy => Strategy::LeastBusy,
-            RouteStrategy::Cost => Strategy::Cost,
-        }
-    }
-}
+/// How a route orders its targets: the config's own enum, so the two cannot drift.
+pub use sluice_core::config::RouteStrategy as Strategy;
 
 /// Longest weighted round-robin sequence kept; beyond it picks are random by weight.
 pub const MAX_SEQUENCE: usize = 4096;
