@@ -179,6 +179,8 @@ struct Exchange<'g, 'r> {
     series: &'g Arc<Series>,
     served_by: ServedBy,
     client_headers: &'r HeaderMap,
+    /// The provider key to use (`None`: the provider picks by weight).
+    key: Option<usize>,
     started: Instant,
     overhead: &'g Histogram,
 }
@@ -229,7 +231,7 @@ impl<'g> Exchange<'g, '_> {
         let before_upstream = sent - self.started;
         let response = self
             .upstream
-            .post(uri, body, self.client_headers, forwarded)
+            .post(uri, body, self.client_headers, forwarded, self.key)
             .await
             .map_err(|err| self.upstream_failed(err))?;
         self.series
@@ -400,16 +402,31 @@ async fn forward<'g>(
     };
     let route_trace = trace.as_ref().and_then(trace_header);
     let policy = candidates.retry;
-    let max_attempts = policy
-        .map_or(1, |policy| policy.max_attempts as usize)
-        .clamp(1, candidates.list.len().max(1));
+    // A route's attempts are its policy's; `provider/model` gets one per key (a 429 or
+    // an auth failure moves on to the provider's next key).
+    let budget = match policy {
+        Some(policy) => policy.max_attempts as usize,
+        None => candidates
+            .list
+            .first()
+            .map_or(1, |candidate| candidate.upstream.key_count().max(1)),
+    };
     let mut in_flight = Some(in_flight);
     let mut log = AttemptLog::default();
     // The first failure is the one the client gets if no target serves the request:
     // the primary's answer says most about what went wrong.
     let mut primary: Option<Refusal<'g>> = None;
-    for (number, candidate) in candidates.list.iter().take(max_attempts).enumerate() {
-        let last = number + 1 == max_attempts;
+    let mut position = 0;
+    // Keys of the current target already tried (allocated only when a key rotates).
+    let mut tried_keys: Vec<usize> = Vec::new();
+    for number in 0..budget {
+        let Some(candidate) = candidates.list.get(position) else {
+            break;
+        };
+        let key = candidate.upstream.choose_key(&tried_keys);
+        let more_keys = key.is_some() && candidate.upstream.key_count() > tried_keys.len() + 1;
+        let more_targets = policy.is_some() && position + 1 < candidates.list.len();
+        let last = number + 1 == budget || !(more_keys || more_targets);
         if number > 0
             && let Some(policy) = policy
         {
@@ -430,13 +447,14 @@ async fn forward<'g>(
                 route_trace: route_trace.clone(),
             },
             client_headers: &parts.headers,
+            key,
             started,
             overhead: &endpoint_metrics.overhead,
         };
         // The route target learns the outcome: from the response body when it streams
         // on, here when the answer was whole or refused.
         let mut target = candidate.lease().map(TargetOutcome::new);
-        let may_retry = !last && policy.is_some();
+        let may_retry = !last;
         // A provider's error is kept whole (not streamed on) when another target may
         // still serve, or when an earlier failure is the one to answer with.
         let hold_errors = may_retry || primary.is_some();
@@ -468,13 +486,15 @@ async fn forward<'g>(
                 Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
             }
         };
+        // With several keys, a 429 rests the key that got it, not the whole target.
+        let several_keys = candidate.upstream.key_count() > 1;
         if let Some(target) = target {
             match &result {
                 Ok(_) => target.finished(200, started.elapsed(), None),
                 Err(refusal) => target.refused(
                     refusal.reason,
                     refusal.status(endpoint.dialect()),
-                    refusal.retry_after.as_ref(),
+                    refusal.retry_after.as_ref().filter(|_| !several_keys),
                 ),
             }
         }
@@ -488,8 +508,24 @@ async fn forward<'g>(
                 return Ok(response);
             }
             Err(refusal) => {
-                log.failed(label, model, refusal.status(endpoint.dialect()).as_u16());
+                let status = refusal.status(endpoint.dialect()).as_u16();
+                log.failed(label, model, status);
+                let rotate = may_retry && more_keys && matches!(status, 401 | 403 | 429);
+                if status == 429
+                    && let Some(key) = key
+                {
+                    let wait = refusal
+                        .retry_after
+                        .as_ref()
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.trim().parse::<u64>().ok())
+                        .unwrap_or(1);
+                    candidate
+                        .upstream
+                        .rest_key(key, Instant::now() + Duration::from_secs(wait));
+                }
                 let retryable = may_retry
+                    && more_targets
                     && refusal.retry_class().is_some_and(|class| {
                         policy.is_some_and(|policy| policy.on.contains(&class))
                     });
@@ -503,7 +539,12 @@ async fn forward<'g>(
                         Some(refusal.reason),
                     ),
                 }
-                if !retryable {
+                if rotate && let Some(key) = key {
+                    tried_keys.push(key);
+                } else if retryable {
+                    position += 1;
+                    tried_keys.clear();
+                } else {
                     break;
                 }
             }
@@ -595,7 +636,11 @@ async fn pass_through<'g>(
     let answered = Instant::now();
     let status = upstream_parts.status;
     let sse = is_event_stream(&upstream_parts.headers);
-    if hold_errors && (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
+    let may_move_on = status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::FORBIDDEN
+        || status.is_server_error();
+    if hold_errors && may_move_on {
         // Another target may serve it: keep this answer whole, in case none does.
         let body = read_upstream(upstream_body, MAX_ERROR_BODY, exchange.deadline())
             .await

@@ -316,3 +316,96 @@ async fn a_stream_that_ends_before_its_first_byte_fails_over() {
         Some("[DONE]")
     );
 }
+
+/// An upstream that refuses one key with `status` (and `Retry-After: 30`) and serves the
+/// others; it counts the requests each key made.
+async fn keyed_upstream(
+    refused_key: &'static str,
+    status: u16,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::response::IntoResponse;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let key = headers
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                log.lock().expect("lock").push(key.clone());
+                if key == format!("Bearer {refused_key}") {
+                    let status = http::StatusCode::from_u16(status).expect("status");
+                    return (
+                        status,
+                        [("retry-after", "30")],
+                        "{\"error\":{\"message\":\"no\"}}",
+                    )
+                        .into_response();
+                }
+                let body = String::from_utf8_lossy(&chat_fixture().chunks[0].1).into_owned();
+                ([("content-type", "application/json")], body).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_rate_limited_key_rotates_to_the_next_and_rests() {
+    let (url, seen) = keyed_upstream("key-a", 429).await;
+    let yaml = format!(
+        "providers:\n  keyed:\n    kind: openai-compatible\n    base_url: {url}\n    keys:\n      - {{key: key-a}}\n      - {{key: key-b}}\n"
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    for _ in 0..10 {
+        let answer = post(
+            &gateway.url("/v1/chat/completions"),
+            chat_body("keyed/m", "rotate"),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let attempts = answer.header("x-sluice-attempts").unwrap_or_default();
+        assert!(
+            attempts == "1" || attempts == "2 (keyed/m 429; keyed/m 200)",
+            "{attempts}"
+        );
+    }
+    let seen = seen.lock().expect("lock").clone();
+    let refused = seen.iter().filter(|key| *key == "Bearer key-a").count();
+    assert!(
+        refused <= 1,
+        "the refused key rests after its 429: {seen:?}"
+    );
+    assert_eq!(seen.iter().filter(|key| *key == "Bearer key-b").count(), 10);
+}
+
+#[tokio::test]
+async fn an_unauthorized_key_rotates_to_the_next_key_of_the_same_provider() {
+    let (url, _) = keyed_upstream("key-revoked", 401).await;
+    let backup = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:\n  keyed:\n    kind: openai-compatible\n    base_url: {url}\n    keys:\n      - {{key: key-revoked, weight: 1000}}\n      - {{key: key-good, weight: 1}}\n{}{}",
+        provider_yaml("backup", &backup.base_url(), "k"),
+        "routes:\n  resilient:\n    strategy: priority\n    targets:\n      - {provider: keyed, model: m}\n      - {provider: backup, model: m}\n"
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let answer = ask(&gateway).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("x-sluice-provider"), Some("keyed"));
+    assert_eq!(
+        answer.header("x-sluice-attempts"),
+        Some("2 (keyed/m 401; keyed/m 200)")
+    );
+    assert_eq!(backup.stats().requests(), 0);
+}

@@ -2,6 +2,7 @@
 //! timeouts and a pooled HTTP client (HTTP/1.1 keep-alive, HTTP/2 by ALPN, rustls).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -137,6 +138,9 @@ enum Auth {
         header: HeaderName,
         values: Vec<HeaderValue>,
         choice: WeightedChoice,
+        /// Per key: resting until this many milliseconds after `KEY_EPOCH` (a 429's
+        /// `Retry-After`); 0 when available.
+        resting: Vec<AtomicU64>,
     },
     /// AWS Signature V4 over the whole request.
     SigV4 {
@@ -305,6 +309,35 @@ impl Upstream {
         self.base.display()
     }
 
+    /// How many API keys this provider has (0 for signed or token-based ones).
+    pub fn key_count(&self) -> usize {
+        match &self.auth {
+            Auth::Keys { values, .. } => values.len(),
+            _ => 0,
+        }
+    }
+
+    /// A key for the next request by weight, skipping the keys in `tried` and those
+    /// resting after a 429 (unless every untried key rests); `None` when every key was
+    /// tried or the provider has none.
+    pub fn choose_key(&self, tried: &[usize]) -> Option<usize> {
+        match &self.auth {
+            Auth::Keys {
+                choice, resting, ..
+            } => pick_key(choice, resting, tried),
+            _ => None,
+        }
+    }
+
+    /// Rests key `index` until `until` (the provider's `Retry-After`).
+    pub fn rest_key(&self, index: usize, until: std::time::Instant) {
+        if let Auth::Keys { resting, .. } = &self.auth
+            && let Some(cell) = resting.get(index)
+        {
+            cell.fetch_max(millis_since_epoch(until), Ordering::Relaxed);
+        }
+    }
+
     pub fn timeouts(&self) -> &TimeoutConfig {
         &self.timeouts
     }
@@ -390,6 +423,7 @@ impl Upstream {
         body: Bytes,
         client_headers: &HeaderMap,
         forwarded: &[HeaderName],
+        key: Option<usize>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let request = Request::builder()
             .method(Method::POST)
@@ -420,9 +454,12 @@ impl Upstream {
                 header,
                 values,
                 choice,
+                resting,
             } => {
-                let key = &values[choice.pick(fastrand::u64(..))];
-                headers.insert(header.clone(), key.clone());
+                let index = key
+                    .filter(|&index| index < values.len())
+                    .unwrap_or_else(|| pick_key(choice, resting, &[]).unwrap_or(0));
+                headers.insert(header.clone(), values[index].clone());
             }
             Auth::Token(source) => {
                 let token = source
@@ -598,11 +635,40 @@ fn build_auth(name: &str, kind: ProviderKind, config: &ProviderConfig) -> Result
         value.set_sensitive(true);
         values.push(value);
     }
+    let resting = values.iter().map(|_| AtomicU64::new(0)).collect();
     Ok(Auth::Keys {
         header,
         values,
         choice,
+        resting,
     })
+}
+
+/// The origin of key rest times: a process-wide instant, so a rest fits in an atomic.
+fn key_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn millis_since_epoch(at: std::time::Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(key_epoch()).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A key by weight among the untried ones, preferring keys that are not resting.
+fn pick_key(choice: &WeightedChoice, resting: &[AtomicU64], tried: &[usize]) -> Option<usize> {
+    let now = millis_since_epoch(std::time::Instant::now());
+    let usable = |index: usize, allow_resting: bool| {
+        !tried.contains(&index)
+            && choice.weight(index) > 0
+            && (allow_resting || resting[index].load(Ordering::Relaxed) <= now)
+    };
+    let drawn = choice.pick(fastrand::u64(..));
+    if usable(drawn, false) {
+        return Some(drawn);
+    }
+    (0..resting.len())
+        .find(|&index| usable(index, false))
+        .or_else(|| (0..resting.len()).find(|&index| usable(index, true)))
 }
 
 /// rustls with the public web roots, plus the CA certificates of `ca_file` if given.
