@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use http::header::RETRY_AFTER;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use sluice_routing::TargetLease;
 
 /// A request served by a route target, until its outcome is known.
@@ -19,14 +19,14 @@ impl TargetOutcome {
         Self { lease, rest: None }
     }
 
-    /// Remembers the provider's `Retry-After` (seconds) on a status that asks for a pause.
+    /// Remembers the provider's `Retry-After` on a status that asks for a pause.
     pub(crate) fn note_answer(&mut self, status: StatusCode, headers: &HeaderMap) {
+        self.note_rest(status, headers.get(RETRY_AFTER));
+    }
+
+    fn note_rest(&mut self, status: StatusCode, retry_after: Option<&HeaderValue>) {
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-            self.rest = headers
-                .get(RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            self.rest = retry_after.and_then(retry_after_delay);
         }
     }
 
@@ -53,17 +53,12 @@ impl TargetOutcome {
         mut self,
         reason: &str,
         status: StatusCode,
-        retry_after: Option<&http::HeaderValue>,
+        retry_after: Option<&HeaderValue>,
     ) {
         match reason {
             "upstream_status" => {
-                if let Some(retry_after) = retry_after {
-                    let mut headers = HeaderMap::new();
-                    headers.insert(RETRY_AFTER, retry_after.clone());
-                    self.note_answer(status, &headers);
-                }
-                let total = Duration::ZERO;
-                self.finished(status.as_u16(), total, None);
+                self.note_rest(status, retry_after);
+                self.finished(status.as_u16(), Duration::ZERO, None);
             }
             "timeout" | "unreachable" | "upstream_auth" | "upstream_invalid" => self.failed(),
             _ => {}
@@ -74,4 +69,10 @@ impl TargetOutcome {
     pub(crate) fn failed(self) {
         self.lease.state().record_failure(Instant::now());
     }
+}
+
+/// A `Retry-After` of whole seconds (the form providers send), as a delay.
+pub(crate) fn retry_after_delay(value: &HeaderValue) -> Option<Duration> {
+    let seconds = value.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(seconds))
 }

@@ -28,8 +28,8 @@ use crate::endpoint::Endpoint;
 use crate::gateway::{Gateway, Resolution};
 use crate::headers;
 use crate::metrics::{InFlight, Series};
-use crate::outcome::TargetOutcome;
-use crate::response::{ErrorResponse, ServedBy};
+use crate::outcome::{TargetOutcome, retry_after_delay};
+use crate::response::{ErrorResponse, ServedBy, dialect_status};
 
 pub(crate) async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
@@ -110,7 +110,7 @@ impl<'a> Refusal<'a> {
     fn status(&self, dialect: Dialect) -> StatusCode {
         match &self.raw {
             Some(raw) => raw.status,
-            None => ErrorResponse::new(self.error.clone(), dialect).status(),
+            None => dialect_status(&self.error, dialect),
         }
     }
 
@@ -514,15 +514,13 @@ async fn forward<'g>(
                 if status == 429
                     && let Some(key) = key
                 {
+                    // Without a usable Retry-After the key still rests a moment.
                     let wait = refusal
                         .retry_after
                         .as_ref()
-                        .and_then(|value| value.to_str().ok())
-                        .and_then(|value| value.trim().parse::<u64>().ok())
-                        .unwrap_or(1);
-                    candidate
-                        .upstream
-                        .rest_key(key, Instant::now() + Duration::from_secs(wait));
+                        .and_then(retry_after_delay)
+                        .unwrap_or(Duration::from_secs(1));
+                    candidate.upstream.rest_key(key, Instant::now() + wait);
                 }
                 let retryable = may_retry
                     && more_targets
@@ -533,11 +531,11 @@ async fn forward<'g>(
                     None => primary = Some(refusal),
                     // A later failure is counted here; the primary's is counted when it
                     // is answered.
-                    Some(_) => refusal.series.finished(
-                        refusal.status(endpoint.dialect()).as_u16(),
-                        started.elapsed(),
-                        Some(refusal.reason),
-                    ),
+                    Some(_) => {
+                        refusal
+                            .series
+                            .finished(status, started.elapsed(), Some(refusal.reason))
+                    }
                 }
                 if rotate && let Some(key) = key {
                     tried_keys.push(key);

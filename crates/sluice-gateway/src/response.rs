@@ -27,10 +27,15 @@ impl ErrorResponse {
     }
 
     pub(crate) fn status(&self) -> StatusCode {
-        match self.dialect {
-            Dialect::Anthropic => self.error.anthropic_status(),
-            _ => self.error.status(),
-        }
+        dialect_status(&self.error, self.dialect)
+    }
+}
+
+/// The status of `error` in `dialect` (Anthropic has 529 for an overloaded provider).
+pub(crate) fn dialect_status(error: &ApiError, dialect: Dialect) -> StatusCode {
+    match dialect {
+        Dialect::Anthropic => error.anthropic_status(),
+        _ => error.status(),
     }
 }
 
