@@ -180,3 +180,38 @@ def test_stream_cut_mid_way_raises_api_error(client):
                 received.append(chunk.choices[0].delta.content or "")
     assert "".join(received).startswith("one")
     assert "broke" in str(caught.value)
+
+
+def test_request_fallbacks_header_fails_over_across_dialects(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="broken/gpt-4o-mini",
+        messages=[{"role": "user", "content": "fall back please"}],
+        extra_headers={"x-sluice-fallbacks": "claude/claude-sonnet-4-5"},
+    )
+    assert raw.headers["x-sluice-provider"] == "claude"
+    assert raw.headers["x-sluice-attempts"] == (
+        "2 (broken/gpt-4o-mini 500; claude/claude-sonnet-4-5 200)"
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "fall back please"
+
+
+def test_hedged_stream_is_served_by_the_second_target(client):
+    import time
+
+    began = time.monotonic()
+    with client.chat.completions.with_streaming_response.create(
+        model="hedged",
+        messages=[{"role": "user", "content": "race them"}],
+        stream=True,
+    ) as response:
+        assert response.headers["x-sluice-provider"] == "mock"
+        assert response.headers["x-sluice-attempts"].endswith("mock/gpt-4o-mini 200)")
+        text = "".join(
+            chunk.choices[0].delta.content or ""
+            for chunk in response.parse()
+            if chunk.choices
+        )
+    assert text == "race them"
+    # The stalled target would take 5 s to its first token.
+    assert time.monotonic() - began < 3

@@ -227,6 +227,46 @@ pub struct ProviderConfig {
     /// Azure: authenticate with a Microsoft Entra ID token instead of `api-key`.
     #[serde(default)]
     pub entra: Option<EntraConfig>,
+    /// Active health checks: a one-token chat on an interval; route targets on a provider
+    /// that fails them are skipped until it passes again.
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
+}
+
+/// A cheap request sent to a provider on an interval, so that a dead provider is taken out
+/// of its routes before users' requests find out, and put back when it recovers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// The model asked for one token (`max_tokens: 1`): the cheapest the provider has.
+    pub model: String,
+    #[serde(default = "default_check_interval")]
+    pub interval: ConfigDuration,
+    /// A check not answered within this fails.
+    #[serde(default = "default_check_timeout")]
+    pub timeout: ConfigDuration,
+    /// Failed checks in a row that take the provider out.
+    #[serde(default = "default_unhealthy_after")]
+    pub unhealthy_after: u32,
+    /// Passed checks in a row that put it back.
+    #[serde(default = "default_healthy_after")]
+    pub healthy_after: u32,
+}
+
+fn default_check_interval() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
+}
+
+fn default_check_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(10)
+}
+
+fn default_unhealthy_after() -> u32 {
+    2
+}
+
+fn default_healthy_after() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -270,6 +310,7 @@ impl ProviderConfig {
             aws: None,
             deployments: BTreeMap::new(),
             entra: None,
+            health_check: None,
         }
     }
 
@@ -348,6 +389,33 @@ pub enum RouteStrategy {
     Cost,
 }
 
+impl RouteStrategy {
+    pub const ALL: [RouteStrategy; 5] = [
+        RouteStrategy::Weighted,
+        RouteStrategy::Priority,
+        RouteStrategy::Latency,
+        RouteStrategy::LeastBusy,
+        RouteStrategy::Cost,
+    ];
+
+    /// The name used in the config and in `x-sluice-strategy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteStrategy::Weighted => "weighted",
+            RouteStrategy::Priority => "priority",
+            RouteStrategy::Latency => "latency",
+            RouteStrategy::LeastBusy => "least-busy",
+            RouteStrategy::Cost => "cost",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RouteStrategy> {
+        Self::ALL
+            .into_iter()
+            .find(|strategy| strategy.name() == name)
+    }
+}
+
 /// When a target's circuit opens, and for how long.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -388,6 +456,66 @@ pub struct RouteConfig {
     /// their strategy) or `provider/model`s, in any dialect.
     #[serde(default)]
     pub fallbacks: Vec<Spanned<String>>,
+    /// Race a second target when the first is slow to answer.
+    #[serde(default)]
+    pub hedge: Option<HedgeConfig>,
+    /// What a request may change with its headers: `strategy` (`x-sluice-strategy`) and
+    /// `fallbacks` (`x-sluice-fallbacks`). Fallbacks only, by default: the split between
+    /// providers is the operator's.
+    #[serde(default = "default_request_overrides")]
+    pub request_overrides: Vec<RequestOverride>,
+}
+
+fn default_request_overrides() -> Vec<RequestOverride> {
+    vec![RequestOverride::Fallbacks]
+}
+
+/// A routing choice a request may make for itself, where its route allows.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOverride {
+    Strategy,
+    Fallbacks,
+}
+
+/// Hedged requests: if the first target has produced nothing (no first token, no answer)
+/// after `delay`, the next target starts too; the first to answer serves and the other is
+/// cancelled.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeConfig {
+    /// A duration (`300ms`), or `p95`: the first target's recent 95th percentile time to
+    /// first token, so only its slowest 5% are hedged.
+    pub delay: HedgeDelay,
+    /// With `p95`: the delay while the target has too few samples for a percentile.
+    #[serde(default = "default_hedge_initial")]
+    pub initial: ConfigDuration,
+}
+
+fn default_hedge_initial() -> ConfigDuration {
+    ConfigDuration::from_secs(1)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HedgeDelay {
+    Fixed(ConfigDuration),
+    P95,
+}
+
+impl<'de> Deserialize<'de> for HedgeDelay {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim() == "p95" {
+            return Ok(HedgeDelay::P95);
+        }
+        crate::duration::parse_duration(&text)
+            .map(|delay| HedgeDelay::Fixed(ConfigDuration(delay)))
+            .map_err(|message| {
+                serde::de::Error::custom(format!(
+                    "hedge delay: {message} (or `p95` for the target's recent time to first token)"
+                ))
+            })
+    }
 }
 
 /// How a route fails over: which failures move on to the next target, how many
@@ -610,6 +738,20 @@ impl Config {
                     ));
                 }
             }
+            if let Some(hedge) = &route.hedge {
+                let zero = match hedge.delay {
+                    HedgeDelay::Fixed(delay) => delay.get().is_zero(),
+                    HedgeDelay::P95 => hedge.initial.get().is_zero(),
+                };
+                if zero || route.retry.max_attempts < 2 {
+                    return Err((
+                        line,
+                        format!(
+                            "route `{name}`: a hedge needs a delay above zero and retry.max_attempts of 2 or more (the hedge is an attempt)"
+                        ),
+                    ));
+                }
+            }
             if route.retry.max_attempts == 0 {
                 return Err((
                     line,
@@ -697,6 +839,17 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
     }
     let kind = provider.kind.value;
     let mocked = provider.mock.is_some() || kind == ProviderKind::Mock;
+    if let Some(check) = &provider.health_check
+        && (check.model.is_empty()
+            || check.interval.get().is_zero()
+            || check.timeout.get().is_zero()
+            || check.unhealthy_after == 0
+            || check.healthy_after == 0)
+    {
+        return Err(format!(
+            "provider `{name}`: health_check needs a model, an interval and a timeout above zero, and unhealthy_after and healthy_after of 1 or more"
+        ));
+    }
     if let Some(url) = &provider.base_url {
         let parsed: Result<http::Uri, _> = url.parse();
         let ok = parsed.as_ref().is_ok_and(|uri| {

@@ -1,7 +1,7 @@
 //! Loading the YAML config: interpolation, defaults and file:line errors.
 
 use sluice_core::Config;
-use sluice_core::config::{ConfigError, ProviderKind};
+use sluice_core::config::{ConfigError, HedgeDelay, ProviderKind, RequestOverride};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -270,6 +270,22 @@ fn routes_check_their_strategy_breaker_retry_and_fallbacks() {
             "    strategy: fastest\n    targets: [{provider: p, model: m}]\n",
             "fastest",
         ),
+        (
+            "    hedge: {delay: soon}\n    targets: [{provider: p, model: m}]\n",
+            "p95",
+        ),
+        (
+            "    hedge: {delay: 0}\n    targets: [{provider: p, model: m}]\n",
+            "hedge",
+        ),
+        (
+            "    hedge: {delay: 100ms}\n    retry: {max_attempts: 1}\n    targets: [{provider: p, model: m}]\n",
+            "the hedge is an attempt",
+        ),
+        (
+            "    request_overrides: [model]\n    targets: [{provider: p, model: m}]\n",
+            "model",
+        ),
     ];
     for (route, expected) in cases {
         let (_, message) = error_of(&format!("{base}{route}"));
@@ -280,4 +296,46 @@ fn routes_check_their_strategy_breaker_retry_and_fallbacks() {
     ))
     .expect("valid");
     assert_eq!(valid.routes["r"].retry.max_attempts, 2);
+    assert!(valid.routes["r"].hedge.is_none());
+    assert_eq!(
+        valid.routes["r"].request_overrides,
+        [RequestOverride::Fallbacks],
+        "fallbacks only, by default"
+    );
+    let hedged = load(&format!(
+        "{base}    hedge: {{delay: p95, initial: 400ms}}\n    request_overrides: [strategy, fallbacks]\n    targets: [{{provider: p, model: m}}]\n"
+    ))
+    .expect("valid");
+    let hedge = hedged.routes["r"].hedge.expect("hedge");
+    assert_eq!(hedge.delay, HedgeDelay::P95);
+    assert_eq!(hedge.initial.get(), std::time::Duration::from_millis(400));
+    let fixed = load(&format!(
+        "{base}    hedge: {{delay: 250ms}}\n    targets: [{{provider: p, model: m}}]\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        fixed.routes["r"].hedge.map(|hedge| hedge.delay),
+        Some(HedgeDelay::Fixed(sluice_core::ConfigDuration::from_millis(
+            250
+        )))
+    );
+}
+
+#[test]
+fn health_checks_are_checked() {
+    let base = "providers:\n  p:\n    kind: mock\n    health_check: ";
+    for (check, expected) in [
+        ("{interval: 5s}", "model"),
+        ("{model: m, interval: 0}", "health_check needs"),
+        ("{model: m, unhealthy_after: 0}", "health_check needs"),
+        ("{model: m, every: 5s}", "every"),
+    ] {
+        let (line, message) = error_of(&format!("{base}{check}\n"));
+        assert!(message.contains(expected), "{check}: {message}");
+        assert!(line >= 2, "{check}: line {line}");
+    }
+    let valid = load(&format!("{base}{{model: tiny}}\n")).expect("valid");
+    let check = valid.providers["p"].health_check.as_ref().expect("check");
+    assert_eq!(check.interval.get(), std::time::Duration::from_secs(30));
+    assert_eq!((check.unhealthy_after, check.healthy_after), (2, 1));
 }

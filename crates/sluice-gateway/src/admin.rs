@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sluice_routing::{CircuitState, Strategy};
+use sluice_routing::CircuitState;
 
 use crate::gateway::Gateway;
 
@@ -36,16 +36,8 @@ struct TargetView<'a> {
     ewma_total_ms: Option<f64>,
     /// While resting after a `Retry-After`: milliseconds left.
     resting_for_ms: Option<u128>,
-}
-
-pub(crate) fn strategy_name(strategy: Strategy) -> &'static str {
-    match strategy {
-        Strategy::Weighted => "weighted",
-        Strategy::Priority => "priority",
-        Strategy::Latency => "latency",
-        Strategy::LeastBusy => "least-busy",
-        Strategy::Cost => "cost",
-    }
+    /// The provider's active health checks: `passing` or `failing` (absent without checks).
+    health_check: Option<&'static str>,
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -84,12 +76,17 @@ pub(crate) fn routes_json(gateway: &Gateway) -> Vec<u8> {
                         resting_for_ms: snapshot
                             .resting_until
                             .map(|until| until.saturating_duration_since(now).as_millis()),
+                        health_check: plan
+                            .targets()
+                            .get(index)
+                            .and_then(|target| gateway.health.get(target.provider))
+                            .and_then(|health| health.status()),
                     }
                 })
                 .collect();
             RouteView {
                 name,
-                strategy: strategy_name(plan.strategy()),
+                strategy: plan.strategy().name(),
                 targets,
             }
         })

@@ -32,7 +32,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Completion {
     pub series: Arc<Series>,
     /// Held only for its `Drop`, which leaves the in-flight gauge.
-    pub _in_flight: Option<InFlight>,
+    pub _in_flight: InFlight,
     pub status: u16,
     pub started: Instant,
     /// The route target that serves the request, which learns how it went.

@@ -7,16 +7,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::HeaderValue;
-use sluice_core::config::{Config, ProviderKind, RetryConfig};
+use sluice_core::ApiError;
+use sluice_core::config::{
+    Config, HedgeConfig, ProviderKind, RequestOverride, RetryConfig, RouteStrategy,
+};
 use sluice_mock::MockServer;
 use sluice_providers::Upstream;
 use sluice_routing::{
-    BreakerSettings, NoGate, PlanTarget, ProviderId, RoutePlan, RouteTrace, Target, TargetLease,
+    BreakerSettings, PlanTarget, ProviderId, RoutePlan, RouteTrace, Target, TargetLease,
 };
 
 use crate::endpoint::Endpoint;
-use crate::metrics::{EndpointMetrics, EndpointSeries, Registry, TargetGauges};
+use crate::health::{self, HealthGate, ProviderHealth};
+use crate::metrics::{
+    EndpointMetrics, EndpointSeries, HedgeCounters, Registry, TargetGauges, provider_health_gauge,
+};
 use crate::models;
+use crate::request_routing::RequestRouting;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -40,6 +47,10 @@ pub struct Gateway {
     /// Per provider (same index): the metric series of `provider/model` addressing.
     direct_series: Vec<DirectSeries>,
     routes: HashMap<Arc<str>, RouteEntry>,
+    /// Per provider (same index): what its active health checks say.
+    pub(crate) health: Vec<ProviderHealth>,
+    /// The failover policy of a `provider/model` request that names its own fallbacks.
+    default_retry: RetryConfig,
     pub(crate) max_body_bytes: usize,
     /// `GET /v1/models`, rendered once in each dialect.
     pub(crate) models: models::ModelLists,
@@ -59,6 +70,10 @@ pub(crate) struct RouteEntry {
     retry: RetryConfig,
     /// Other routes or `provider/model`s to try after this route's own targets.
     fallbacks: Vec<String>,
+    hedge: Option<HedgeConfig>,
+    hedges: HedgeCounters,
+    /// What a request may override with its headers.
+    overrides: Vec<RequestOverride>,
 }
 
 /// Metric series for requests addressed as `provider/model`: advertised models are
@@ -90,12 +105,22 @@ impl ResolvedModel<'_, '_> {
     }
 }
 
+impl<'g> ResolvedModel<'g, '_> {
+    /// The route target's live state (latency samples, in flight), if a route chose it.
+    pub(crate) fn target_state(&self) -> Option<&'g sluice_routing::TargetState> {
+        let (plan, index) = self.route_target?;
+        plan.state(index)
+    }
+}
+
 /// Where a request may be served, in the order to try: a route's targets ranked by its
 /// strategy (healthy ones only), or the one `provider/model`.
 pub struct Candidates<'g, 'm> {
     pub list: Vec<ResolvedModel<'g, 'm>>,
     /// The route's failover policy; `None` for `provider/model` (one attempt).
     pub retry: Option<&'g RetryConfig>,
+    /// The route's hedge, with its counters.
+    pub(crate) hedge: Option<(HedgeConfig, &'g HedgeCounters)>,
 }
 
 /// What a requested model resolves to.
@@ -107,6 +132,8 @@ pub enum Resolution<'g, 'm> {
         route: &'g str,
     },
     NotFound,
+    /// The request's routing headers ask for something not allowed or unknown.
+    Refused(ApiError),
 }
 
 impl Gateway {
@@ -153,6 +180,19 @@ impl Gateway {
             .iter()
             .enumerate()
             .map(|(index, upstream)| (upstream.name.clone(), index))
+            .collect();
+        let mut checks = Vec::new();
+        let health = config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(index, (name, provider))| match &provider.health_check {
+                Some(check) => {
+                    checks.push((index, check.clone()));
+                    ProviderHealth::new(Some(provider_health_gauge(name)))
+                }
+                None => ProviderHealth::new(None),
+            })
             .collect();
 
         let mut routes = HashMap::with_capacity(config.routes.len());
@@ -212,6 +252,9 @@ impl Gateway {
                         .iter()
                         .map(|fallback| fallback.value.clone())
                         .collect(),
+                    hedge: route.hedge,
+                    hedges: HedgeCounters::new(name),
+                    overrides: route.request_overrides.clone(),
                 },
             );
         }
@@ -231,35 +274,51 @@ impl Gateway {
             .collect();
 
         let models = models::render(&providers, config.routes.keys());
-        Ok(Arc::new(Gateway {
+        let gateway = Arc::new(Gateway {
             providers,
             provider_index,
             provider_headers,
             direct_series,
             routes,
+            health,
+            default_retry: RetryConfig::default(),
             max_body_bytes: config.server.max_body_bytes,
             models,
             registry,
             endpoint_metrics: Endpoint::ALL.map(EndpointMetrics::new),
             _mocks: mocks,
-        }))
+        });
+        health::spawn_checks(&gateway, checks);
+        Ok(gateway)
     }
 
     /// A route name first (its strategy picks the target, skipping unhealthy ones; with
-    /// `trace`, every target considered is explained), then `provider/model`.
+    /// `trace`, every target considered is explained), then `provider/model`. The
+    /// request's own routing headers apply where the route allows them.
     pub fn resolve<'g: 'm, 'm>(
         &'g self,
         model: &'m str,
+        request: &RequestRouting<'m>,
         trace: Option<&mut RouteTrace>,
     ) -> Resolution<'g, 'm> {
         if let Some(entry) = self.routes.get(model) {
-            let mut list = self.route_candidates(entry, trace);
-            // A fallback's own fallbacks are not followed, so a cycle cannot loop.
-            for fallback in &entry.fallbacks {
-                match self.routes.get(fallback.as_str()) {
-                    Some(other) => list.extend(self.route_candidates(other, None)),
-                    None => list.extend(self.direct(fallback)),
-                }
+            let strategy = match self.strategy_override(entry, request) {
+                Ok(strategy) => strategy,
+                Err(error) => return Resolution::Refused(error),
+            };
+            let mut list = self.route_candidates(entry, strategy, trace);
+            let extended = if request.fallbacks.is_empty() {
+                self.extend_with_fallbacks(&mut list, entry.fallbacks.iter().map(String::as_str))
+            } else if entry.overrides.contains(&RequestOverride::Fallbacks) {
+                self.extend_with_fallbacks(&mut list, request.fallbacks.iter().copied())
+            } else {
+                Err(ApiError::invalid_request(format!(
+                    "Route `{}` does not let a request name its own fallbacks (`x-sluice-fallbacks`); its `request_overrides` would have to list `fallbacks`.",
+                    entry.plan.name()
+                )))
+            };
+            if let Err(error) = extended {
+                return Resolution::Refused(error);
             }
             if list.is_empty() {
                 return Resolution::Unavailable {
@@ -269,25 +328,89 @@ impl Gateway {
             return Resolution::Found(Candidates {
                 list,
                 retry: Some(&entry.retry),
+                hedge: entry.hedge.map(|hedge| (hedge, &entry.hedges)),
             });
         }
-        match self.direct(model) {
-            Some(resolved) => Resolution::Found(Candidates {
-                list: vec![resolved],
-                retry: None,
-            }),
-            None => Resolution::NotFound,
+        if request.strategy.is_some() {
+            return Resolution::Refused(ApiError::invalid_request(format!(
+                "`x-sluice-strategy` applies to routes; `{model}` is not one."
+            )));
         }
+        let Some(direct) = self.direct(model) else {
+            return Resolution::NotFound;
+        };
+        let mut list = vec![direct];
+        if let Err(error) = self.extend_with_fallbacks(&mut list, request.fallbacks.iter().copied())
+        {
+            return Resolution::Refused(error);
+        }
+        // With fallbacks of its own, a `provider/model` request fails over by the default
+        // policy; alone, it gets one attempt per key.
+        let retry = (list.len() > 1).then_some(&self.default_retry);
+        Resolution::Found(Candidates {
+            list,
+            retry,
+            hedge: None,
+        })
     }
 
-    /// A route's healthy targets, ranked by its strategy.
+    /// The strategy a request asks for with `x-sluice-strategy`, if its route allows it.
+    fn strategy_override(
+        &self,
+        entry: &RouteEntry,
+        request: &RequestRouting<'_>,
+    ) -> Result<RouteStrategy, ApiError> {
+        let route = entry.plan.name();
+        let Some(strategy) = request.strategy else {
+            return Ok(entry.plan.strategy());
+        };
+        if !entry.overrides.contains(&RequestOverride::Strategy) {
+            return Err(ApiError::invalid_request(format!(
+                "Route `{route}` does not let a request choose its strategy (`x-sluice-strategy`); its `request_overrides` would have to list `strategy`."
+            )));
+        }
+        if strategy == RouteStrategy::Cost && !entry.plan.has_costs() {
+            return Err(ApiError::invalid_request(format!(
+                "Route `{route}` has no target with a `cost`, so the `cost` strategy has nothing to rank by."
+            )));
+        }
+        Ok(strategy)
+    }
+
+    /// Appends each fallback's candidates: a route's healthy targets by its own strategy,
+    /// or a `provider/model`. A fallback's own fallbacks are not followed, so a cycle
+    /// cannot loop.
+    fn extend_with_fallbacks<'g: 'm, 'm>(
+        &'g self,
+        list: &mut Vec<ResolvedModel<'g, 'm>>,
+        fallbacks: impl IntoIterator<Item = &'m str>,
+    ) -> Result<(), ApiError> {
+        for fallback in fallbacks {
+            match self.routes.get(fallback) {
+                Some(other) => {
+                    list.extend(self.route_candidates(other, other.plan.strategy(), None))
+                }
+                None => list.push(self.direct(fallback).ok_or_else(|| {
+                    ApiError::invalid_request(format!(
+                        "Fallback `{fallback}` is neither a route nor a `provider/model` of a configured provider."
+                    ))
+                })?),
+            }
+        }
+        Ok(())
+    }
+
+    /// A route's targets that may take a request now (circuit, rest, health checks),
+    /// ranked by `strategy`.
     fn route_candidates<'g>(
         &'g self,
         entry: &'g RouteEntry,
+        strategy: RouteStrategy,
         trace: Option<&mut RouteTrace>,
     ) -> Vec<ResolvedModel<'g, 'g>> {
         let plan = &entry.plan;
-        plan.rank(Instant::now(), fastrand::u64(..), &NoGate, trace)
+        let gate = HealthGate(&self.health);
+        plan.rank_as(strategy, Instant::now(), fastrand::u64(..), &gate, trace)
             .iter()
             .map(|index| {
                 let target = &plan.targets()[index];

@@ -9,15 +9,18 @@ mod admin;
 mod body;
 mod endpoint;
 mod gateway;
+mod health;
 mod metrics;
 mod models;
 mod outcome;
 mod proxy;
+mod request_routing;
 mod response;
 mod server;
 
 pub use endpoint::Endpoint;
 pub use gateway::{Candidates, Gateway, GatewayError, Resolution, ResolvedModel};
+pub use request_routing::{MAX_REQUEST_FALLBACKS, RequestRouting};
 pub use server::{router, serve};
 
 /// Response headers that explain how a request was served.
@@ -30,4 +33,9 @@ pub mod headers {
     pub const ROUTE_TRACE: &str = "x-sluice-route-trace";
     /// Parameters a documented rule dropped on a translated path.
     pub const DROPPED_PARAMS: &str = "x-sluice-dropped-params";
+    /// On a request, where the route allows: rank its targets by this strategy.
+    pub const STRATEGY: &str = "x-sluice-strategy";
+    /// On a request: routes or `provider/model`s to try after the route's own targets,
+    /// comma-separated, instead of the route's configured fallbacks.
+    pub const FALLBACKS: &str = "x-sluice-fallbacks";
 }

@@ -27,6 +27,8 @@ const OVERHEAD: &str = "sluice_overhead_seconds";
 const IN_FLIGHT: &str = "sluice_requests_in_flight";
 const TARGET_CIRCUIT_OPEN: &str = "sluice_target_circuit_open";
 const TARGET_IN_FLIGHT: &str = "sluice_target_in_flight";
+const HEDGES: &str = "sluice_hedges_total";
+const PROVIDER_HEALTHY: &str = "sluice_provider_healthy";
 
 /// Statuses whose series are kept ready; others are registered when they occur.
 const COMMON_STATUSES: [u16; 15] = [
@@ -93,6 +95,14 @@ fn install_recorder() -> Option<PrometheusHandle> {
         "Time spent inside the gateway, upstream waiting excluded."
     );
     metrics::describe_gauge!(IN_FLIGHT, "Requests being served, streams included.");
+    metrics::describe_counter!(
+        HEDGES,
+        "Hedged requests (a second target started while the first was slow), by route and by which attempt served: first, hedge or neither."
+    );
+    metrics::describe_gauge!(
+        PROVIDER_HEALTHY,
+        "1 while a provider passes its active health checks, 0 while its route targets are skipped."
+    );
     Some(handle)
 }
 
@@ -234,4 +244,27 @@ impl TargetGauges {
             in_flight: gauge!(TARGET_IN_FLIGHT, "route" => route, "target" => target),
         }
     }
+}
+
+/// Hedged requests of one route, by which attempt served.
+pub(crate) struct HedgeCounters {
+    pub first: Counter,
+    pub hedge: Counter,
+    pub neither: Counter,
+}
+
+impl HedgeCounters {
+    pub(crate) fn new(route: &str) -> Self {
+        let route = route.to_string();
+        Self {
+            first: counter!(HEDGES, "route" => route.clone(), "winner" => "first"),
+            hedge: counter!(HEDGES, "route" => route.clone(), "winner" => "hedge"),
+            neither: counter!(HEDGES, "route" => route, "winner" => "neither"),
+        }
+    }
+}
+
+/// `sluice_provider_healthy{provider}`, for a provider with active health checks.
+pub(crate) fn provider_health_gauge(provider: &str) -> Gauge {
+    gauge!(PROVIDER_HEALTHY, "provider" => provider.to_string())
 }

@@ -15,8 +15,9 @@ use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use metrics::Histogram;
-use sluice_core::config::RetryOn;
+use metrics::{Gauge, Histogram};
+use sluice_core::chat::{BlockKind, StreamEvent};
+use sluice_core::config::{HedgeConfig, HedgeDelay, RetryOn};
 use sluice_core::{ApiError, ErrorKind};
 use sluice_providers::openai::{PeekedRequest, peek};
 use sluice_providers::upstream::FORWARDED_HEADERS;
@@ -25,10 +26,11 @@ use sluice_routing::RouteTrace;
 
 use crate::body::{Completion, ProxiedBody, Shape, Translator};
 use crate::endpoint::Endpoint;
-use crate::gateway::{Gateway, Resolution};
+use crate::gateway::{Gateway, Resolution, ResolvedModel};
 use crate::headers;
-use crate::metrics::{InFlight, Series};
+use crate::metrics::{EndpointMetrics, InFlight, Series};
 use crate::outcome::{TargetOutcome, retry_after_delay};
+use crate::request_routing::RequestRouting;
 use crate::response::{ErrorResponse, ServedBy, dialect_status};
 
 pub(crate) async fn chat_completions(
@@ -137,8 +139,9 @@ impl<'a> Refusal<'a> {
 
 async fn handle(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
-    let in_flight = InFlight::enter(&gateway.endpoint_metrics(endpoint).in_flight);
-    match forward(gateway, endpoint, request, started, in_flight).await {
+    // Counts the request until it is answered; a streamed body holds its own count on.
+    let _in_flight = InFlight::enter(&gateway.endpoint_metrics(endpoint).in_flight);
+    match forward(gateway, endpoint, request, started).await {
         Ok(response) => response,
         Err(refusal) => {
             let status = refusal.status(endpoint.dialect());
@@ -183,6 +186,8 @@ struct Exchange<'g, 'r> {
     key: Option<usize>,
     started: Instant,
     overhead: &'g Histogram,
+    /// The endpoint's in-flight gauge, which a streamed body keeps counting on.
+    in_flight: &'g Gauge,
 }
 
 impl<'g> Exchange<'g, '_> {
@@ -276,8 +281,17 @@ impl<'g> Exchange<'g, '_> {
     }
 
     /// Waits for a stream's first bytes before anything reaches the client, so that a
-    /// stream that breaks (or ends) before its first byte can still fail over.
-    async fn first_bytes(&self, body: &mut Incoming) -> Result<Bytes, Refusal<'g>> {
+    /// stream that breaks (or ends) before its first byte can still fail over. With
+    /// [`Hold::FirstToken`] (a hedge) it reads on until the provider's first token (text,
+    /// thinking, a tool call, or the stream's end), decoding in the provider's dialect:
+    /// a stream that opens with an empty role chunk has not answered yet. Returns what was
+    /// read, to be sent first.
+    async fn first_bytes(
+        &self,
+        body: &mut Incoming,
+        hold: Hold,
+        model: &str,
+    ) -> Result<Bytes, Refusal<'g>> {
         let broken = || {
             self.refuse(
                 ApiError::new(
@@ -288,14 +302,31 @@ impl<'g> Exchange<'g, '_> {
                 "unreachable",
             )
         };
+        let mut decoder =
+            (hold == Hold::FirstToken).then(|| codec::stream_decoder(self.upstream.dialect, model));
         let first_byte = self.upstream.timeouts().first_byte.get();
         let wait = async {
+            let mut read = bytes::BytesMut::new();
+            let mut events = Vec::new();
             loop {
                 match body.frame().await {
                     Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) if !data.is_empty() => return Some(data),
+                        Ok(data) if !data.is_empty() => {
+                            let Some(decoder) = decoder.as_mut() else {
+                                return Some(data);
+                            };
+                            read.extend_from_slice(&data);
+                            // A stream the decoder cannot read is the body's to report.
+                            if decoder.feed(&data, &mut events).is_err()
+                                || events.iter().any(is_first_token)
+                            {
+                                return Some(read.freeze());
+                            }
+                            events.clear();
+                        }
                         _ => continue,
                     },
+                    Some(Err(_)) | None if !read.is_empty() => return Some(read.freeze()),
                     Some(Err(_)) | None => return None,
                 }
             }
@@ -339,16 +370,10 @@ impl<'g> Exchange<'g, '_> {
         self.respond(json_response(json), overhead, dropped)
     }
 
-    fn completion(
-        &self,
-        status: StatusCode,
-        in_flight: &mut Option<InFlight>,
-        target: Option<TargetOutcome>,
-    ) -> Completion {
-        let in_flight = in_flight.take();
+    fn completion(&self, status: StatusCode, target: Option<TargetOutcome>) -> Completion {
         Completion {
             series: Arc::clone(self.series),
-            _in_flight: in_flight,
+            _in_flight: InFlight::enter(self.in_flight),
             status: status.as_u16(),
             started: self.started,
             target,
@@ -362,7 +387,6 @@ async fn forward<'g>(
     endpoint: Endpoint,
     request: Request,
     started: Instant,
-    in_flight: InFlight,
 ) -> Result<Response, Refusal<'g>> {
     let endpoint_metrics = gateway.endpoint_metrics(endpoint);
     let unrouted = &*endpoint_metrics.unrouted;
@@ -372,11 +396,13 @@ async fn forward<'g>(
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let peeked = peek(endpoint.body_kind(), &body)
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
+    let routing = RequestRouting::from_headers(&parts.headers)
+        .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let mut trace = parts
         .headers
         .contains_key(headers::ROUTE_TRACE)
         .then(RouteTrace::new);
-    let candidates = match gateway.resolve(&peeked.model, trace.as_mut()) {
+    let candidates = match gateway.resolve(&peeked.model, &routing, trace.as_mut()) {
         Resolution::Found(candidates) => candidates,
         Resolution::NotFound => {
             return Err(Refusal::new(
@@ -385,13 +411,16 @@ async fn forward<'g>(
                 "model_not_found",
             ));
         }
+        Resolution::Refused(error) => {
+            return Err(Refusal::new(unrouted, error, "invalid_request"));
+        }
         Resolution::Unavailable { route } => {
             let mut refusal = Refusal::new(
                 unrouted,
                 ApiError::new(
                     ErrorKind::Unavailable,
                     format!(
-                        "Every target of route `{route}` is unavailable (circuit open, or resting after the provider's Retry-After); try again shortly."
+                        "Every target of route `{route}` is unavailable (circuit open, resting after the provider's Retry-After, or failing health checks); try again shortly."
                     ),
                 ),
                 "no_target",
@@ -400,7 +429,15 @@ async fn forward<'g>(
             return Err(refusal);
         }
     };
-    let route_trace = trace.as_ref().and_then(trace_header);
+    let inbound = Inbound {
+        endpoint,
+        headers: &parts.headers,
+        started,
+        metrics: endpoint_metrics,
+        route_trace: trace.as_ref().and_then(trace_header),
+        peeked: &peeked,
+        body: &body,
+    };
     let policy = candidates.retry;
     // A route's attempts are its policy's; `provider/model` gets one per key (a 429 or
     // an auth failure moves on to the provider's next key).
@@ -411,15 +448,30 @@ async fn forward<'g>(
             .first()
             .map_or(1, |candidate| candidate.upstream.key_count().max(1)),
     };
-    let mut in_flight = Some(in_flight);
+    let retries_on = |refusal: &Refusal<'_>| {
+        refusal
+            .retry_class()
+            .is_some_and(|class| policy.is_some_and(|policy| policy.on.contains(&class)))
+    };
     let mut log = AttemptLog::default();
     // The first failure is the one the client gets if no target serves the request:
     // the primary's answer says most about what went wrong.
     let mut primary: Option<Refusal<'g>> = None;
+    let keep = |refusal: Refusal<'g>, primary: &mut Option<Refusal<'g>>| match primary {
+        None => *primary = Some(refusal),
+        // A later failure is counted here; the primary's is counted when it is answered.
+        Some(_) => {
+            let status = refusal.status(endpoint.dialect()).as_u16();
+            refusal
+                .series
+                .finished(status, started.elapsed(), Some(refusal.reason));
+        }
+    };
     let mut position = 0;
+    let mut number = 0;
     // Keys of the current target already tried (allocated only when a key rotates).
     let mut tried_keys: Vec<usize> = Vec::new();
-    for number in 0..budget {
+    while number < budget {
         let Some(candidate) = candidates.list.get(position) else {
             break;
         };
@@ -436,69 +488,87 @@ async fn forward<'g>(
             }
             tokio::time::sleep(wait).await;
         }
-        let model = candidate.model;
-        let exchange = Exchange {
-            endpoint,
-            upstream: candidate.upstream,
-            series: candidate.series.get(endpoint),
-            served_by: ServedBy {
-                provider: candidate.provider_header.clone(),
-                model: HeaderValue::from_str(model).ok(),
-                route_trace: route_trace.clone(),
-            },
-            client_headers: &parts.headers,
-            key,
-            started,
-            overhead: &endpoint_metrics.overhead,
-        };
-        // The route target learns the outcome: from the response body when it streams
-        // on, here when the answer was whole or refused.
-        let mut target = candidate.lease().map(TargetOutcome::new);
         let may_retry = !last;
         // A provider's error is kept whole (not streamed on) when another target may
         // still serve, or when an earlier failure is the one to answer with.
-        let hold_errors = may_retry || primary.is_some();
-        let result = if exchange.upstream.dialect == endpoint.dialect() {
-            pass_through(
-                exchange,
-                &mut in_flight,
-                &mut target,
-                hold_errors,
-                &peeked,
-                &body,
-                model,
-            )
-            .await
+        let hold = if may_retry || primary.is_some() {
+            Hold::Errors
         } else {
-            match endpoint {
-                Endpoint::ChatCompletions | Endpoint::Messages => {
-                    translate_chat(
-                        exchange,
-                        &mut in_flight,
-                        &mut target,
-                        hold_errors,
-                        &body,
-                        model,
-                    )
-                    .await
-                }
-                Endpoint::Embeddings => translate_embeddings(exchange, &body, model).await,
-                Endpoint::CountTokens => translate_count_tokens(exchange, &body, model).await,
-            }
+            Hold::Nothing
         };
-        // With several keys, a 429 rests the key that got it, not the whole target.
-        let several_keys = candidate.upstream.key_count() > 1;
-        if let Some(target) = target {
-            match &result {
-                Ok(_) => target.finished(200, started.elapsed(), None),
-                Err(refusal) => target.refused(
-                    refusal.reason,
-                    refusal.status(endpoint.dialect()),
-                    refusal.retry_after.as_ref().filter(|_| !several_keys),
-                ),
+        // The first attempt of a hedged route races the next target if it is slow.
+        let hedge = candidates
+            .hedge
+            .filter(|_| number == 0 && budget >= 2)
+            .zip(candidates.list.get(position + 1));
+        let result = match hedge {
+            Some(((hedge, counters), second)) => {
+                let delay = hedge_delay(&hedge, candidate);
+                match race(&inbound, (candidate, key), second, delay).await {
+                    Race::Alone(result) => result,
+                    Race::Run {
+                        first,
+                        second: hedged,
+                    } => {
+                        number += 2;
+                        position += 2;
+                        let runs = [(candidate, first), (second, hedged)];
+                        let mut served = None;
+                        let mut retry = true;
+                        for (index, (run_candidate, run)) in runs.into_iter().enumerate() {
+                            let label = run_candidate.upstream.name.as_ref();
+                            match run {
+                                Run::Served(response) => {
+                                    served = Some((index, label, run_candidate.model, response))
+                                }
+                                Run::Cancelled => {
+                                    log.cancelled(label, run_candidate.model);
+                                    run_candidate.series.get(endpoint).finished(
+                                        499,
+                                        started.elapsed(),
+                                        Some("hedge_cancelled"),
+                                    );
+                                }
+                                Run::Failed(refusal, key) => {
+                                    let status = refusal.status(endpoint.dialect()).as_u16();
+                                    log.failed(label, run_candidate.model, status);
+                                    rest_key_after(run_candidate, key, &refusal);
+                                    retry = retries_on(&refusal);
+                                    keep(*refusal, &mut primary);
+                                }
+                            }
+                        }
+                        match served {
+                            Some((index, label, model, mut response)) => {
+                                let counter = if index == 0 {
+                                    &counters.first
+                                } else {
+                                    &counters.hedge
+                                };
+                                counter.increment(1);
+                                let status = response.status().as_u16();
+                                if let Some(attempts) = log.header(Some((label, model, status))) {
+                                    response.headers_mut().insert(headers::ATTEMPTS, attempts);
+                                }
+                                return Ok(response);
+                            }
+                            None => {
+                                counters.neither.increment(1);
+                                tried_keys.clear();
+                                if !retry {
+                                    break;
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                }
             }
-        }
+            None => attempt(&inbound, candidate, key, hold).await,
+        };
+        number += 1;
         let label = candidate.upstream.name.as_ref();
+        let model = candidate.model;
         match result {
             Ok(mut response) => {
                 let served = (label, model, response.status().as_u16());
@@ -511,32 +581,9 @@ async fn forward<'g>(
                 let status = refusal.status(endpoint.dialect()).as_u16();
                 log.failed(label, model, status);
                 let rotate = may_retry && more_keys && matches!(status, 401 | 403 | 429);
-                if status == 429
-                    && let Some(key) = key
-                {
-                    // Without a usable Retry-After the key still rests a moment.
-                    let wait = refusal
-                        .retry_after
-                        .as_ref()
-                        .and_then(retry_after_delay)
-                        .unwrap_or(Duration::from_secs(1));
-                    candidate.upstream.rest_key(key, Instant::now() + wait);
-                }
-                let retryable = may_retry
-                    && more_targets
-                    && refusal.retry_class().is_some_and(|class| {
-                        policy.is_some_and(|policy| policy.on.contains(&class))
-                    });
-                match primary {
-                    None => primary = Some(refusal),
-                    // A later failure is counted here; the primary's is counted when it
-                    // is answered.
-                    Some(_) => {
-                        refusal
-                            .series
-                            .finished(status, started.elapsed(), Some(refusal.reason))
-                    }
-                }
+                rest_key_after(candidate, key, &refusal);
+                let retryable = may_retry && more_targets && retries_on(&refusal);
+                keep(refusal, &mut primary);
                 if rotate && let Some(key) = key {
                     tried_keys.push(key);
                 } else if retryable {
@@ -562,16 +609,203 @@ async fn forward<'g>(
     }
 }
 
+/// What an attempt holds back from the client until it knows the answer is good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Nothing: the last attempt streams the provider's answer on, errors included.
+    Nothing,
+    /// Error answers (another target may serve) and a stream until its first byte.
+    Errors,
+    /// As `Errors`, and a stream until its first token: a hedge's race is to the token.
+    FirstToken,
+}
+
+/// Whether a decoded stream event is the answer starting (or ending without content).
+fn is_first_token(event: &StreamEvent) -> bool {
+    match event {
+        StreamEvent::TextDelta { text, .. } => !text.is_empty(),
+        StreamEvent::ThinkingDelta { .. }
+        | StreamEvent::ToolArgumentsDelta { .. }
+        | StreamEvent::BlockStart {
+            block: BlockKind::ToolCall { .. } | BlockKind::RedactedThinking { .. },
+            ..
+        }
+        | StreamEvent::Finish { .. }
+        | StreamEvent::Error(_)
+        | StreamEvent::End => true,
+        _ => false,
+    }
+}
+
+/// What every attempt of one request shares.
+struct Inbound<'g, 'r> {
+    endpoint: Endpoint,
+    headers: &'r HeaderMap,
+    started: Instant,
+    metrics: &'g EndpointMetrics,
+    /// `x-sluice-route-trace`, when asked for.
+    route_trace: Option<HeaderValue>,
+    peeked: &'r PeekedRequest<'r>,
+    body: &'r Bytes,
+}
+
+/// One attempt at one candidate with one key: the request sent, the answer streamed on
+/// or refused, and what the route target learns from it.
+async fn attempt<'g>(
+    inbound: &Inbound<'g, '_>,
+    candidate: &ResolvedModel<'g, '_>,
+    key: Option<usize>,
+    hold: Hold,
+) -> Result<Response, Refusal<'g>> {
+    let endpoint = inbound.endpoint;
+    let model = candidate.model;
+    let exchange = Exchange {
+        endpoint,
+        upstream: candidate.upstream,
+        series: candidate.series.get(endpoint),
+        served_by: ServedBy {
+            provider: candidate.provider_header.clone(),
+            model: HeaderValue::from_str(model).ok(),
+            route_trace: inbound.route_trace.clone(),
+        },
+        client_headers: inbound.headers,
+        key,
+        started: inbound.started,
+        overhead: &inbound.metrics.overhead,
+        in_flight: &inbound.metrics.in_flight,
+    };
+    // The route target learns the outcome: from the response body when it streams on,
+    // here when the answer was whole or refused.
+    let mut target = candidate.lease().map(TargetOutcome::new);
+    let body = inbound.body;
+    let result = if exchange.upstream.dialect == endpoint.dialect() {
+        pass_through(exchange, &mut target, hold, inbound.peeked, body, model).await
+    } else {
+        match endpoint {
+            Endpoint::ChatCompletions | Endpoint::Messages => {
+                translate_chat(exchange, &mut target, hold, body, model).await
+            }
+            Endpoint::Embeddings => translate_embeddings(exchange, body, model).await,
+            Endpoint::CountTokens => translate_count_tokens(exchange, body, model).await,
+        }
+    };
+    if let Some(target) = target {
+        // With several keys, a 429 rests the key that got it, not the whole target.
+        let several_keys = candidate.upstream.key_count() > 1;
+        match &result {
+            Ok(_) => target.finished(200, inbound.started.elapsed(), None),
+            Err(refusal) => target.refused(
+                refusal.reason,
+                refusal.status(endpoint.dialect()),
+                refusal.retry_after.as_ref().filter(|_| !several_keys),
+            ),
+        }
+    }
+    result
+}
+
+/// A 429 rests the key that got it until its `Retry-After` (a moment without one).
+fn rest_key_after(candidate: &ResolvedModel<'_, '_>, key: Option<usize>, refusal: &Refusal<'_>) {
+    if let Some(key) = key
+        && refusal.status(Dialect::OpenAi) == StatusCode::TOO_MANY_REQUESTS
+    {
+        let wait = refusal
+            .retry_after
+            .as_ref()
+            .and_then(retry_after_delay)
+            .unwrap_or(Duration::from_secs(1));
+        candidate.upstream.rest_key(key, Instant::now() + wait);
+    }
+}
+
+/// How long the first attempt of a hedged route runs alone: the fixed delay, or its
+/// target's recent p95 time to first token (`initial` until there are enough samples).
+fn hedge_delay(hedge: &HedgeConfig, candidate: &ResolvedModel<'_, '_>) -> Duration {
+    match hedge.delay {
+        HedgeDelay::Fixed(delay) => delay.get(),
+        HedgeDelay::P95 => candidate
+            .target_state()
+            .and_then(|state| state.first_token_percentile(0.95))
+            .unwrap_or(hedge.initial.get()),
+    }
+}
+
+/// How one of two racing attempts ended.
+enum Run<'g> {
+    Served(Response),
+    Failed(Box<Refusal<'g>>, Option<usize>),
+    /// The other attempt served first; this one was dropped mid-flight, which closes its
+    /// upstream connection.
+    Cancelled,
+}
+
+// Returned once per hedged request and matched at once: boxing the large variant would
+// allocate in the common case (the first attempt answers within the delay).
+#[allow(clippy::large_enum_variant)]
+enum Race<'g> {
+    /// The first attempt ended before the hedge delay: nothing was raced.
+    Alone(Result<Response, Refusal<'g>>),
+    /// Both started; at most one served.
+    Run { first: Run<'g>, second: Run<'g> },
+}
+
+/// Runs the first attempt alone for `delay`, then races it against `second`: the first to
+/// produce its first bytes (or its whole answer) serves and the other is cancelled; if one
+/// fails, the other may still serve. Both hold their errors, so nothing reaches the client
+/// until a winner is known.
+async fn race<'g>(
+    inbound: &Inbound<'g, '_>,
+    (first, first_key): (&ResolvedModel<'g, '_>, Option<usize>),
+    second: &ResolvedModel<'g, '_>,
+    delay: Duration,
+) -> Race<'g> {
+    let first_run = attempt(inbound, first, first_key, Hold::FirstToken);
+    tokio::pin!(first_run);
+    tokio::select! {
+        biased;
+        result = &mut first_run => return Race::Alone(result),
+        () = tokio::time::sleep(delay) => {}
+    }
+    let second_key = second.upstream.choose_key(&[]);
+    let second_run = attempt(inbound, second, second_key, Hold::FirstToken);
+    tokio::pin!(second_run);
+    let ended = |result: Result<Response, Refusal<'g>>, key| match result {
+        Ok(response) => Run::Served(response),
+        Err(refusal) => Run::Failed(Box::new(refusal), key),
+    };
+    tokio::select! {
+        result = &mut first_run => match result {
+            Ok(response) => Race::Run { first: Run::Served(response), second: Run::Cancelled },
+            Err(refusal) => Race::Run {
+                first: Run::Failed(Box::new(refusal), first_key),
+                second: ended(second_run.await, second_key),
+            },
+        },
+        result = &mut second_run => match result {
+            Ok(response) => Race::Run { first: Run::Cancelled, second: Run::Served(response) },
+            Err(refusal) => Race::Run {
+                first: ended(first_run.await, first_key),
+                second: Run::Failed(Box::new(refusal), second_key),
+            },
+        },
+    }
+}
+
 /// The failed attempts of a request, for `x-sluice-attempts`. Nothing is allocated
 /// while the first attempt succeeds.
 #[derive(Default)]
 struct AttemptLog<'a> {
-    failed: Vec<(&'a str, &'a str, u16)>,
+    /// Attempts that did not serve: their status, or `None` for a hedge's cancelled loser.
+    failed: Vec<(&'a str, &'a str, Option<u16>)>,
 }
 
 impl<'a> AttemptLog<'a> {
     fn failed(&mut self, provider: &'a str, model: &'a str, status: u16) {
-        self.failed.push((provider, model, status));
+        self.failed.push((provider, model, Some(status)));
+    }
+
+    fn cancelled(&mut self, provider: &'a str, model: &'a str) {
+        self.failed.push((provider, model, None));
     }
 
     /// `2 (a/m 503; b/m 200)`, with the last attempt's result if it answered; `None`
@@ -585,8 +819,11 @@ impl<'a> AttemptLog<'a> {
             .failed
             .iter()
             .copied()
-            .chain(served)
-            .map(|(provider, model, status)| format!("{provider}/{model} {status}"))
+            .chain(served.map(|(provider, model, status)| (provider, model, Some(status))))
+            .map(|(provider, model, status)| match status {
+                Some(status) => format!("{provider}/{model} {status}"),
+                None => format!("{provider}/{model} cancelled"),
+            })
             .collect();
         HeaderValue::from_str(&format!("{count} ({})", entries.join("; "))).ok()
     }
@@ -611,9 +848,8 @@ fn trace_header(trace: &RouteTrace) -> Option<HeaderValue> {
 /// comes back frame by frame, neither re-serialised.
 async fn pass_through<'g>(
     exchange: Exchange<'g, '_>,
-    in_flight: &mut Option<InFlight>,
     target: &mut Option<TargetOutcome>,
-    hold_errors: bool,
+    hold: Hold,
     peeked: &PeekedRequest<'_>,
     body: &Bytes,
     model: &str,
@@ -638,7 +874,7 @@ async fn pass_through<'g>(
         || status == StatusCode::UNAUTHORIZED
         || status == StatusCode::FORBIDDEN
         || status.is_server_error();
-    if hold_errors && may_move_on {
+    if hold != Hold::Nothing && may_move_on {
         // Another target may serve it: keep this answer whole, in case none does.
         let body = read_upstream(upstream_body, MAX_ERROR_BODY, exchange.deadline())
             .await
@@ -660,8 +896,12 @@ async fn pass_through<'g>(
         return Err(refusal);
     }
     let mut upstream_body = upstream_body;
-    let prefix = if hold_errors && sse && status.is_success() {
-        Some(exchange.first_bytes(&mut upstream_body).await?)
+    let prefix = if hold != Hold::Nothing && sse && status.is_success() {
+        Some(
+            exchange
+                .first_bytes(&mut upstream_body, hold, model)
+                .await?,
+        )
     } else {
         None
     };
@@ -672,7 +912,7 @@ async fn pass_through<'g>(
         upstream_body,
         exchange.deadline(),
         Shape::Raw { sse, dialect },
-        exchange.completion(status, in_flight, target.take()),
+        exchange.completion(status, target.take()),
     );
     if let Some(prefix) = prefix {
         body = body.with_prefix(prefix);
@@ -687,9 +927,8 @@ async fn pass_through<'g>(
 /// A chat in one dialect served by a provider of another.
 async fn translate_chat<'g>(
     exchange: Exchange<'g, '_>,
-    in_flight: &mut Option<InFlight>,
     target: &mut Option<TargetOutcome>,
-    hold_errors: bool,
+    hold: Hold,
     body: &Bytes,
     model: &str,
 ) -> Result<Response, Refusal<'g>> {
@@ -729,8 +968,12 @@ async fn translate_chat<'g>(
         return Err(exchange.translated_error(&parts, upstream_body).await);
     }
     let mut upstream_body = upstream_body;
-    let prefix = if hold_errors {
-        Some(exchange.first_bytes(&mut upstream_body).await?)
+    let prefix = if hold != Hold::Nothing {
+        Some(
+            exchange
+                .first_bytes(&mut upstream_body, hold, model)
+                .await?,
+        )
     } else {
         None
     };
@@ -743,7 +986,7 @@ async fn translate_chat<'g>(
         upstream_body,
         exchange.deadline(),
         Shape::Translated(Box::new(translator)),
-        exchange.completion(StatusCode::OK, in_flight, target.take()),
+        exchange.completion(StatusCode::OK, target.take()),
     );
     if let Some(prefix) = prefix {
         body = body.with_prefix(prefix);

@@ -51,7 +51,9 @@ use std::sync::Arc;
 pub use breaker::{Admission, Breaker, BreakerSettings, CircuitState};
 pub use gate::{NoGate, SkipReason, TargetGate};
 pub use plan::{PlanTarget, Ranked, RoutePlan, TargetLease};
-pub use state::{EWMA_ALPHA, InFlight, TargetSnapshot, TargetState};
+pub use state::{
+    EWMA_ALPHA, FIRST_TOKEN_SAMPLES, InFlight, MIN_PERCENTILE_SAMPLES, TargetSnapshot, TargetState,
+};
 pub use strategy::{EXPLORE_INTERVAL, EXPLORE_PROBABILITY, MAX_SEQUENCE, Strategy};
 pub use trace::{RouteTrace, Score, TraceEntry, TraceOutcome};
 pub use window::Counts;

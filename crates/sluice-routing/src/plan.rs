@@ -179,6 +179,11 @@ impl RoutePlan {
         self.selector.strategy()
     }
 
+    /// Whether any target has a `cost`: the cost strategy has something to rank by.
+    pub fn has_costs(&self) -> bool {
+        (0..self.targets.len()).any(|index| self.selector.cost(index).is_some())
+    }
+
     pub fn targets(&self) -> &[Target] {
         &self.targets
     }
@@ -243,9 +248,14 @@ impl RoutePlan {
     /// The chosen target, claiming the half-open probe when it needs one; a request that
     /// loses the probe to another chooses again (the target now refuses it, so this ends
     /// within one round per target).
-    fn choose(&self, pool: &LivePool<'_>, rng: &mut fastrand::Rng) -> Option<usize> {
+    fn choose(
+        &self,
+        strategy: Strategy,
+        pool: &LivePool<'_>,
+        rng: &mut fastrand::Rng,
+    ) -> Option<usize> {
         for _ in 0..=self.targets.len() {
-            let index = self.selector.pick(pool, rng)?;
+            let index = self.selector.pick(strategy, pool, rng)?;
             // Re-read the breaker, not the earlier admission: another request may have
             // claimed the probe since. Closed costs one atomic load.
             if self.states[index].breaker().claim_probe_at(pool.now_nanos) {
@@ -264,7 +274,7 @@ impl RoutePlan {
             now_nanos: clock::to_nanos(now),
             gate,
         };
-        self.choose(&pool, &mut fastrand::Rng::with_seed(draw))
+        self.choose(self.strategy(), &pool, &mut fastrand::Rng::with_seed(draw))
     }
 
     /// Every allowed target: [`RoutePlan::pick`]'s choice first, then the others in the
@@ -278,22 +288,37 @@ impl RoutePlan {
         gate: &dyn TargetGate,
         trace: Option<&mut RouteTrace>,
     ) -> Ranked {
+        self.rank_as(self.strategy(), now, draw, gate, trace)
+    }
+
+    /// [`RoutePlan::rank`] by another strategy than the route's (a request's override).
+    /// The weighted cursor and the latency averages are shared, so an override neither
+    /// resets nor skews what the route's own strategy sees.
+    pub fn rank_as(
+        &self,
+        strategy: Strategy,
+        now: Instant,
+        draw: u64,
+        gate: &dyn TargetGate,
+        trace: Option<&mut RouteTrace>,
+    ) -> Ranked {
         let pool = LivePool {
             plan: self,
             now_nanos: clock::to_nanos(now),
             gate,
         };
-        let first = self.choose(&pool, &mut fastrand::Rng::with_seed(draw));
+        let first = self.choose(strategy, &pool, &mut fastrand::Rng::with_seed(draw));
         let mut indices = Vec::with_capacity(self.targets.len());
         indices.extend(first);
-        self.selector.fallbacks(&pool, first, &mut indices);
+        self.selector
+            .fallbacks(strategy, &pool, first, &mut indices);
         if let Some(trace) = trace {
             trace.clear();
             for (position, &index) in indices.iter().enumerate() {
                 trace.push(TraceEntry {
                     index,
                     label: self.labels[index].clone(),
-                    score: self.selector.score(&pool, index),
+                    score: self.selector.score(strategy, &pool, index),
                     outcome: if position == 0 && first.is_some() {
                         TraceOutcome::Chosen
                     } else {

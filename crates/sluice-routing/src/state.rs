@@ -13,6 +13,13 @@ use crate::clock;
 /// third of the way.
 pub const EWMA_ALPHA: f64 = 0.3;
 
+/// Times to first token kept per target for its recent percentiles (a hedge delay at the
+/// target's p95): the last 32, enough for a p95 that moves with the target within seconds
+/// at modest traffic, small enough to sort on demand.
+pub const FIRST_TOKEN_SAMPLES: usize = 32;
+/// Fewer samples than this and a percentile is not reported: it would be noise.
+pub const MIN_PERCENTILE_SAMPLES: usize = 8;
+
 #[derive(Debug)]
 pub struct TargetState {
     in_flight: AtomicU32,
@@ -25,6 +32,10 @@ pub struct TargetState {
     last_explored: AtomicU64,
     /// No request before this instant (a provider's `Retry-After`).
     resting_until: AtomicU64,
+    /// The last [`FIRST_TOKEN_SAMPLES`] times to first token in microseconds (0: empty
+    /// slot), written round-robin at `first_token_cursor`.
+    first_token_ring: [AtomicU32; FIRST_TOKEN_SAMPLES],
+    first_token_cursor: AtomicU32,
     breaker: Breaker,
 }
 
@@ -85,6 +96,8 @@ impl TargetState {
             last_sample: AtomicU64::new(clock::NEVER),
             last_explored: AtomicU64::new(clock::NEVER),
             resting_until: AtomicU64::new(clock::NEVER),
+            first_token_ring: std::array::from_fn(|_| AtomicU32::new(0)),
+            first_token_cursor: AtomicU32::new(0),
             breaker: Breaker::new(settings),
         }
     }
@@ -116,6 +129,10 @@ impl TargetState {
         fold(&self.ewma_total, clock::duration_nanos(total));
         if let Some(first_token) = first_token {
             fold(&self.ewma_first_token, clock::duration_nanos(first_token));
+            let slot = self.first_token_cursor.fetch_add(1, Ordering::Relaxed) as usize
+                % FIRST_TOKEN_SAMPLES;
+            let micros = u32::try_from(first_token.as_micros()).unwrap_or(u32::MAX);
+            self.first_token_ring[slot].store(micros.max(1), Ordering::Relaxed);
         }
         self.last_sample
             .store(clock::to_nanos(now), Ordering::Relaxed);
@@ -153,6 +170,29 @@ impl TargetState {
 
     pub fn ewma_first_token(&self) -> Option<Duration> {
         nonzero(self.ewma_first_token.load(Ordering::Relaxed)).map(Duration::from_nanos)
+    }
+
+    /// The `quantile` (0.95 for p95) of the recent times to first token; `None` before
+    /// [`MIN_PERCENTILE_SAMPLES`]. Sorts a copy of at most 32 numbers: cheap, and read
+    /// only by requests that need it (a hedge at p95).
+    pub fn first_token_percentile(&self, quantile: f64) -> Option<Duration> {
+        let mut samples = [0u32; FIRST_TOKEN_SAMPLES];
+        let mut count = 0;
+        for slot in &self.first_token_ring {
+            let micros = slot.load(Ordering::Relaxed);
+            if micros != 0 {
+                samples[count] = micros;
+                count += 1;
+            }
+        }
+        if count < MIN_PERCENTILE_SAMPLES {
+            return None;
+        }
+        let samples = &mut samples[..count];
+        samples.sort_unstable();
+        // Nearest rank: the smallest sample with at least `quantile` of them at or below.
+        let rank = ((quantile.clamp(0.0, 1.0) * count as f64).ceil() as usize).clamp(1, count);
+        Some(Duration::from_micros(u64::from(samples[rank - 1])))
     }
 
     pub fn ewma_total(&self) -> Option<Duration> {
@@ -244,6 +284,34 @@ mod tests {
         assert_eq!(state.ewma_total(), Some(130 * MS));
         assert_eq!(state.ewma_first_token(), Some(10 * MS));
         assert_eq!(state.latency_nanos(), Some(10_000_000), "TTFT preferred");
+    }
+
+    #[test]
+    fn first_token_percentile_needs_enough_samples_and_ranks_the_recent_ones() {
+        let state = TargetState::default();
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        for _ in 0..MIN_PERCENTILE_SAMPLES - 1 {
+            state.record_success(ms(100), Some(ms(10)), now);
+        }
+        assert_eq!(state.first_token_percentile(0.95), None);
+        state.record_success(ms(100), None, now);
+        assert_eq!(
+            state.first_token_percentile(0.95),
+            None,
+            "no first token, no sample"
+        );
+        for millis in 1..=20u64 {
+            state.record_success(ms(100), Some(ms(millis * 10)), now);
+        }
+        // 27 samples: seven of 10 ms and 10..200 ms; the nearest-rank p95 is the 26th.
+        assert_eq!(state.first_token_percentile(0.95), Some(ms(190)));
+        assert_eq!(state.first_token_percentile(0.5), Some(ms(70)));
+        // The ring forgets: 32 fast samples push every slow one out.
+        for _ in 0..FIRST_TOKEN_SAMPLES {
+            state.record_success(ms(20), Some(ms(5)), now);
+        }
+        assert_eq!(state.first_token_percentile(0.95), Some(ms(5)));
     }
 
     #[test]

@@ -138,9 +138,16 @@ impl Selector {
         self.costs.get(index).copied().flatten()
     }
 
-    /// The first target for a request, or `None` when none is allowed. Allocates nothing.
-    pub(crate) fn pick(&self, pool: &impl Pool, rng: &mut fastrand::Rng) -> Option<usize> {
-        match self.strategy {
+    /// The first target for a request by `strategy` (the route's own, or a request's
+    /// override: every strategy's precomputed orders are kept), or `None` when none is
+    /// allowed. Allocates nothing.
+    pub(crate) fn pick(
+        &self,
+        strategy: Strategy,
+        pool: &impl Pool,
+        rng: &mut fastrand::Rng,
+    ) -> Option<usize> {
+        match strategy {
             Strategy::Weighted => self.pick_weighted(pool, rng),
             Strategy::Priority => (0..pool.len()).find(|&i| pool.allowed(i)),
             Strategy::Latency => pick_latency(pool, rng),
@@ -167,10 +174,16 @@ impl Selector {
     /// The allowed targets other than `first`, in this strategy's fallback order, onto
     /// `out`. Only targets whose circuit is closed: a half-open probe goes only to a chosen
     /// target.
-    pub(crate) fn fallbacks(&self, pool: &impl Pool, first: Option<usize>, out: &mut Vec<usize>) {
+    pub(crate) fn fallbacks(
+        &self,
+        strategy: Strategy,
+        pool: &impl Pool,
+        first: Option<usize>,
+        out: &mut Vec<usize>,
+    ) {
         let keep = |i: usize| Some(i) != first && pool.admit(i) == Ok(Admission::Closed);
         let start = out.len();
-        match self.strategy {
+        match strategy {
             Strategy::Weighted => out.extend(self.by_weight.iter().copied().filter(|&i| keep(i))),
             Strategy::Priority => out.extend((0..pool.len()).filter(|&i| keep(i))),
             Strategy::Cost => out.extend(self.by_cost.iter().copied().filter(|&i| keep(i))),
@@ -189,9 +202,14 @@ impl Selector {
     }
 
     /// What this strategy ranks `index` by, for the trace.
-    pub(crate) fn score(&self, pool: &impl Pool, index: usize) -> Option<Score> {
+    pub(crate) fn score(
+        &self,
+        strategy: Strategy,
+        pool: &impl Pool,
+        index: usize,
+    ) -> Option<Score> {
         let state = pool.state(index);
-        match self.strategy {
+        match strategy {
             Strategy::Weighted => Some(Score::Weight(pool.weight(index))),
             Strategy::Priority => None,
             Strategy::Latency => {

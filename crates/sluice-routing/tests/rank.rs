@@ -115,3 +115,29 @@ fn plans_and_guards_cross_threads() {
     shareable::<sluice_routing::RoutePlan>();
     sendable::<sluice_routing::InFlight<'static>>();
 }
+
+#[test]
+fn rank_as_orders_by_the_overriding_strategy_and_leaves_the_route_as_it_was() {
+    let plan = plan(
+        Strategy::Weighted,
+        vec![
+            target(0, "heavy", 9).with_cost(10.0),
+            target(1, "cheap", 1).with_cost(0.5),
+            target(2, "mid", 5).with_cost(2.0),
+        ],
+    );
+    let now = Instant::now();
+    let mut trace = RouteTrace::new();
+    let by_cost = plan.rank_as(Strategy::Cost, now, 0, &NoGate, Some(&mut trace));
+    assert_eq!(by_cost.as_slice(), &[1, 2, 0]);
+    assert_eq!(
+        trace.to_string(),
+        "p1/cheap=chosen(cost $0.5/M); p2/mid=fallback(cost $2/M); p0/heavy=fallback(cost $10/M)"
+    );
+    let by_priority = plan.rank_as(Strategy::Priority, now, 0, &NoGate, None);
+    assert_eq!(by_priority.as_slice(), &[0, 1, 2]);
+    // The route's own strategy is untouched: weighted, heaviest first.
+    assert_eq!(plan.strategy(), Strategy::Weighted);
+    assert_eq!(plan.rank(now, 0, &NoGate, None).first(), Some(0));
+    assert!(plan.has_costs());
+}
