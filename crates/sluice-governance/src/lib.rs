@@ -1,0 +1,25 @@
+//! Governance: pricing, spend, token estimates and budget periods.
+//!
+//! The pure parts only — no I/O, no database, no clock. Everything here is a function
+//! of its arguments, so the gateway can call it on the hot path and tests can pin
+//! every figure:
+//!
+//! - [`money`]: [`Nanodollars`], exact integer money.
+//! - [`pricing`]: the shipped price list, operator overrides, lookup by model id.
+//! - [`spend`]: [`cost`] of a response's usage at a price.
+//! - [`period`]: budget periods and the window an instant falls in.
+//! - [`tokens`]: input/output token estimates before the upstream call.
+
+pub mod money;
+pub mod period;
+pub mod pricing;
+pub mod spend;
+pub mod tokens;
+
+pub use money::{MoneyError, Nanodollars};
+pub use period::{Alignment, Period, PeriodError, Window};
+pub use pricing::{Price, PriceEntry, PriceTable, PricingError, Rate};
+pub use spend::cost;
+pub use tokens::{
+    BodyDialect, Tokenizer, estimate_embedding_input, estimate_input, estimate_output, warm_up,
+};

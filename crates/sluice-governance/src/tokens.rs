@@ -1,0 +1,445 @@
+//! Token estimates made before the upstream call, for tokens-per-minute limits.
+//!
+//! A limit must be checked before the provider reports usage, so the request's input
+//! is estimated from its body. OpenAI-family models get an exact count from their own
+//! tokenizer (`tiktoken-rs`: `o200k_base` for gpt-4o, gpt-4.1, gpt-4.5, gpt-5 and the
+//! o-series; `cl100k_base` for gpt-4, gpt-3.5 and the embedding models) plus OpenAI's
+//! documented chat overhead. Every other model gets `ceil(characters / 4)`, OpenAI's
+//! and Anthropic's published rule of thumb for English text; it is an estimate, and the
+//! actual usage reported afterwards corrects the counters.
+//!
+//! Only the parts of a body that become tokens are read, through borrowed serde
+//! structs: message text (string or content-part arrays), system prompts, tool
+//! definitions and tool calls (counted as their JSON text), thinking blocks. Images
+//! count a flat [`IMAGE_TOKENS`]. A body that does not parse is estimated at
+//! `ceil(bytes / 4)`: the gateway validates bodies elsewhere, this never fails.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tiktoken_rs::CoreBPE;
+
+/// Tokens counted for each image, whatever its size: what OpenAI charges for a
+/// 1024×1024 image at high detail (85 + 4 tiles × 170). Anthropic's formula
+/// (width × height / 750) gives a similar ~1,400 for that size; a flat figure keeps the
+/// estimate from having to decode images.
+pub const IMAGE_TOKENS: u64 = 765;
+
+/// OpenAI's documented overhead: every message costs 3 tokens besides its content
+/// (`<|start|>{role}\n{content}<|end|>\n`), a `name` one more, and every reply is primed
+/// with 3 (`<|start|>assistant<|message|>`). From the OpenAI cookbook, "How to count
+/// tokens with tiktoken", `num_tokens_from_messages`.
+pub const TOKENS_PER_MESSAGE: u64 = 3;
+pub const TOKENS_PER_NAME: u64 = 1;
+pub const REPLY_PRIMING_TOKENS: u64 = 3;
+
+/// Which API a request body is written for. A local enum, not the providers crate's
+/// dialect, so governance need not depend on the providers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BodyDialect {
+    /// OpenAI chat completions (`messages`, `tools`, `functions`).
+    OpenAi,
+    /// Anthropic messages (`system`, `messages`, `tools`).
+    Anthropic,
+}
+
+/// How a model's text becomes tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tokenizer {
+    /// gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1/o3/o4, chatgpt-4o, gpt-oss.
+    O200kBase,
+    /// gpt-4, gpt-3.5, text-embedding-*.
+    Cl100kBase,
+    /// Everything else: `ceil(characters / 4)`.
+    CharsOver4,
+}
+
+impl Tokenizer {
+    /// The tokenizer for a model id (a `provider/` prefix is ignored).
+    pub fn for_model(model: &str) -> Tokenizer {
+        let m = model.rsplit_once('/').map_or(model, |(_, m)| m);
+        let starts = |p: &str| m.starts_with(p);
+        let o_series = m.len() >= 2 && m.as_bytes()[0] == b'o' && m.as_bytes()[1].is_ascii_digit();
+        if o_series
+            || starts("gpt-4o")
+            || starts("gpt-4.1")
+            || starts("gpt-4.5")
+            || starts("gpt-5")
+            || starts("gpt-oss")
+            || starts("chatgpt-")
+            || starts("codex-")
+        {
+            Tokenizer::O200kBase
+        } else if starts("gpt-4")
+            || starts("gpt-3.5")
+            || starts("gpt-35")
+            || starts("text-embedding-")
+        {
+            Tokenizer::Cl100kBase
+        } else {
+            Tokenizer::CharsOver4
+        }
+    }
+
+    /// Tokens in `text`. Falls back to `ceil(chars / 4)` if the BPE tables could not
+    /// be built (they are compiled in, so this does not happen in practice).
+    pub fn count(self, text: &str) -> u64 {
+        if text.is_empty() {
+            return 0;
+        }
+        match self.bpe() {
+            Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+            None => chars_over_4(text.chars().count() as u64),
+        }
+    }
+
+    fn bpe(self) -> Option<&'static CoreBPE> {
+        static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+        static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+        match self {
+            Tokenizer::O200kBase => O200K
+                .get_or_init(|| tiktoken_rs::o200k_base().ok())
+                .as_ref(),
+            Tokenizer::Cl100kBase => CL100K
+                .get_or_init(|| tiktoken_rs::cl100k_base().ok())
+                .as_ref(),
+            Tokenizer::CharsOver4 => None,
+        }
+    }
+
+    fn is_bpe(self) -> bool {
+        self != Tokenizer::CharsOver4
+    }
+}
+
+/// Builds the BPE tables (some tens of milliseconds each) so that the first request
+/// does not pay for it. Call once at start-up; later calls are free.
+pub fn warm_up() {
+    let _ = Tokenizer::O200kBase.bpe();
+    let _ = Tokenizer::Cl100kBase.bpe();
+}
+
+/// Estimated input tokens of a chat request body (`dialect` says which API it is
+/// written for) sent to `model`. Never fails: see the module documentation.
+pub fn estimate_input(model: &str, body: &[u8], dialect: BodyDialect) -> u64 {
+    let tokenizer = Tokenizer::for_model(model);
+    let mut counter = Counter::new(tokenizer);
+    let parsed = match dialect {
+        BodyDialect::OpenAi => serde_json::from_slice::<OpenAiBody<'_>>(body)
+            .map(|b| b.count(&mut counter))
+            .is_ok(),
+        BodyDialect::Anthropic => serde_json::from_slice::<AnthropicBody<'_>>(body)
+            .map(|b| b.count(&mut counter))
+            .is_ok(),
+    };
+    if parsed {
+        counter.total()
+    } else {
+        chars_over_4(body.len() as u64)
+    }
+}
+
+/// Estimated input tokens of an embeddings request body (`input`: a string, an array
+/// of strings, or pre-tokenised arrays of integers, which count one token each).
+pub fn estimate_embedding_input(model: &str, body: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct EmbeddingBody<'a> {
+        #[serde(borrow)]
+        input: Option<&'a RawValue>,
+    }
+    let tokenizer = Tokenizer::for_model(model);
+    let Ok(parsed) = serde_json::from_slice::<EmbeddingBody<'_>>(body) else {
+        return chars_over_4(body.len() as u64);
+    };
+    let Some(input) = parsed.input else {
+        return 0;
+    };
+    let mut counter = Counter::new(tokenizer);
+    match first_byte(input) {
+        b'"' => counter.text_raw(input),
+        b'[' => {
+            let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(input.get()) else {
+                return chars_over_4(body.len() as u64);
+            };
+            for item in items {
+                match first_byte(item) {
+                    b'"' => counter.text_raw(item),
+                    // A pre-tokenised input: an array of token ids.
+                    b'[' => {
+                        counter.tokens += serde_json::from_str::<Vec<&RawValue>>(item.get())
+                            .map_or(0, |ids| ids.len() as u64);
+                    }
+                    // An element of a single pre-tokenised input.
+                    _ => counter.tokens += 1,
+                }
+            }
+        }
+        _ => {}
+    }
+    counter.total()
+}
+
+/// The output tokens to reserve: the request's `max_tokens` (or `max_completion_tokens`)
+/// when it set one, else `default` (a per-route guess of a typical answer).
+pub fn estimate_output(max_tokens: Option<u64>, default: u64) -> u64 {
+    max_tokens.unwrap_or(default)
+}
+
+fn chars_over_4(chars: u64) -> u64 {
+    chars.div_ceil(4)
+}
+
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().bytes().next().unwrap_or(b'n')
+}
+
+/// Adds up a request: BPE tokens directly, or characters to divide by four at the end
+/// (so rounding happens once, not per piece).
+struct Counter {
+    tokenizer: Tokenizer,
+    tokens: u64,
+    chars: u64,
+}
+
+impl Counter {
+    fn new(tokenizer: Tokenizer) -> Counter {
+        Counter {
+            tokenizer,
+            tokens: 0,
+            chars: 0,
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        if self.tokenizer.is_bpe() {
+            self.tokens += self.tokenizer.count(text);
+        } else {
+            self.chars += text.chars().count() as u64;
+        }
+    }
+
+    /// A JSON string value, unescaped; anything else is counted as its JSON text.
+    fn text_raw(&mut self, raw: &RawValue) {
+        if first_byte(raw) == b'"' {
+            // Borrowed when the string has no escapes, owned only when it must be.
+            if let Ok(s) = serde_json::from_str::<&str>(raw.get()) {
+                return self.text(s);
+            }
+            if let Ok(s) = serde_json::from_str::<String>(raw.get()) {
+                return self.text(&s);
+            }
+        }
+        self.text(raw.get());
+    }
+
+    /// Per-message and per-request overheads exist only for the exact tokenizers.
+    fn overhead(&mut self, tokens: u64) {
+        if self.tokenizer.is_bpe() {
+            self.tokens += tokens;
+        }
+    }
+
+    fn image(&mut self) {
+        self.tokens += IMAGE_TOKENS;
+    }
+
+    fn total(&self) -> u64 {
+        self.tokens.saturating_add(chars_over_4(self.chars))
+    }
+}
+
+// ---- OpenAI chat completions ------------------------------------------------------
+
+#[derive(Deserialize)]
+struct OpenAiBody<'a> {
+    #[serde(borrow, default)]
+    messages: Vec<OpenAiMessage<'a>>,
+    #[serde(borrow, default)]
+    tools: Option<&'a RawValue>,
+    /// The legacy form of `tools`.
+    #[serde(borrow, default)]
+    functions: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiMessage<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_calls: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    function_call: Option<&'a RawValue>,
+}
+
+/// A content part: `{"type":"text","text":…}`, `{"type":"image_url",…}`,
+/// `{"type":"input_audio",…}`, `{"type":"file",…}`.
+#[derive(Deserialize)]
+struct OpenAiPart<'a> {
+    #[serde(borrow, rename = "type", default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
+}
+
+impl OpenAiBody<'_> {
+    fn count(&self, c: &mut Counter) {
+        for message in &self.messages {
+            c.overhead(TOKENS_PER_MESSAGE);
+            if let Some(role) = &message.role {
+                c.text(role);
+            }
+            if let Some(name) = &message.name {
+                c.text(name);
+                c.overhead(TOKENS_PER_NAME);
+            }
+            if let Some(content) = message.content {
+                openai_content(content, c);
+            }
+            for raw in [message.tool_calls, message.function_call]
+                .into_iter()
+                .flatten()
+            {
+                c.text(raw.get());
+            }
+        }
+        if !self.messages.is_empty() {
+            c.overhead(REPLY_PRIMING_TOKENS);
+        }
+        for raw in [self.tools, self.functions].into_iter().flatten() {
+            c.text(raw.get());
+        }
+    }
+}
+
+fn openai_content(content: &RawValue, c: &mut Counter) {
+    match first_byte(content) {
+        b'"' => c.text_raw(content),
+        b'[' => {
+            let Ok(parts) = serde_json::from_str::<Vec<OpenAiPart<'_>>>(content.get()) else {
+                c.text(content.get());
+                return;
+            };
+            for part in parts {
+                match part.kind.as_deref() {
+                    Some("image_url") | Some("image") => c.image(),
+                    _ => {
+                        for t in [&part.text, &part.refusal].into_iter().flatten() {
+                            c.text(t);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---- Anthropic messages -----------------------------------------------------------
+
+#[derive(Deserialize)]
+struct AnthropicBody<'a> {
+    #[serde(borrow, default)]
+    system: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    messages: Vec<AnthropicMessage<'a>>,
+    #[serde(borrow, default)]
+    tools: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicMessage<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+/// A content block: text, image, document, tool_use, tool_result, thinking,
+/// redacted_thinking.
+#[derive(Deserialize)]
+struct AnthropicBlock<'a> {
+    #[serde(borrow, rename = "type", default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    /// `tool_use` arguments.
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    /// `tool_result` content: a string or nested blocks.
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+impl AnthropicBody<'_> {
+    fn count(&self, c: &mut Counter) {
+        if let Some(system) = self.system {
+            anthropic_content(system, c, 0);
+        }
+        for message in &self.messages {
+            c.overhead(TOKENS_PER_MESSAGE);
+            if let Some(role) = &message.role {
+                c.text(role);
+            }
+            if let Some(content) = message.content {
+                anthropic_content(content, c, 0);
+            }
+        }
+        if !self.messages.is_empty() {
+            c.overhead(REPLY_PRIMING_TOKENS);
+        }
+        if let Some(tools) = self.tools {
+            c.text(tools.get());
+        }
+    }
+}
+
+/// Text of a string or a block array; `depth` bounds `tool_result` nesting.
+fn anthropic_content(content: &RawValue, c: &mut Counter, depth: u8) {
+    match first_byte(content) {
+        b'"' => c.text_raw(content),
+        b'[' => {
+            let Ok(blocks) = serde_json::from_str::<Vec<AnthropicBlock<'_>>>(content.get()) else {
+                c.text(content.get());
+                return;
+            };
+            for block in blocks {
+                match block.kind.as_deref() {
+                    Some("image") => c.image(),
+                    // Encrypted: opaque to us, and not billed as its text length.
+                    Some("redacted_thinking") => {}
+                    _ => {
+                        for t in [&block.text, &block.thinking, &block.name]
+                            .into_iter()
+                            .flatten()
+                        {
+                            c.text(t);
+                        }
+                        if let Some(input) = block.input {
+                            c.text(input.get());
+                        }
+                        if let Some(inner) = block.content {
+                            if depth < 4 {
+                                anthropic_content(inner, c, depth + 1);
+                            } else {
+                                c.text(inner.get());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}

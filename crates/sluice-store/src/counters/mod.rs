@@ -1,0 +1,258 @@
+//! Counters the gateway checks on every request: budget windows, rate limits and
+//! concurrency leases — in process memory for one instance, in Redis for several.
+//!
+//! [`Counters`] is an enum over the two backends (enum dispatch: no trait objects, no
+//! boxing of futures); both variants have the same async API and the same semantics, and
+//! the integration tests run the same test functions against both.
+//!
+//! # Rate limits: GCRA
+//!
+//! Rate limits use the generic cell rate algorithm (a leaky bucket kept as one number):
+//! a limit of `limit` units per `window_ms` has an emission interval `T = window / limit`
+//! and a burst tolerance of one whole window. Each key stores its theoretical arrival time
+//! (TAT). A request for `amount` units computes `new_tat = max(TAT, now) + amount·T` and
+//! is admitted iff `new_tat − now ≤ window`; admitting stores `new_tat`.
+//!
+//! Why GCRA: one number per key (no log), no burst of 2× at fixed-window edges, an exact
+//! `retry_after`, and it takes token amounts as naturally as request counts. Each decision
+//! reads and writes under one lock (a mutex in memory, one Lua script in Redis, which
+//! Redis runs atomically), so concurrent requests never overshoot:
+//! **in any interval of length `d`, the units admitted are at most `limit + limit·d/window`**
+//! (a full bucket, plus what drains meanwhile) — in particular at most `limit` at once,
+//! however many requests race. (Times are doubles in microseconds; a tolerance of half a
+//! microsecond absorbs rounding, which is below one unit as long as `T ≥ 1 µs`, i.e.
+//! `limit ≤ window_ms × 1000`.)
+//!
+//! What the numbers in [`RateDenied`] mean:
+//! - `retry_after_ms`: how long until this request's `amount` would fit (exact for GCRA);
+//! - `remaining`: whole units that would be admitted right now (< `amount` when denied);
+//! - `reset_ms`: how long until the bucket is entirely empty again, i.e. until the full
+//!   `limit` is available (what an HTTP `RateLimit-Reset` header wants).
+//!
+//! An `amount` greater than `limit` can never be admitted; it is denied with
+//! `retry_after_ms = window_ms`. A `limit` of 0 denies everything.
+//!
+//! [`Counters::rate_adjust`] reconciles tokens after the response: a positive delta
+//! charges the extra tokens (the key may go into debt, denying later requests until it
+//! drains), a negative one gives unused estimate back.
+//!
+//! # Concurrency leases
+//!
+//! [`Counters::in_flight_acquire`] takes one lease per key, all or nothing. Leases carry
+//! an expiry so a crashed instance (Redis) or a dropped future that never released
+//! (memory) cannot hold capacity forever: pick a TTL above the longest request.
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryCounters;
+pub use redis::RedisCounters;
+
+use crate::StoreError;
+
+/// One level of a rate-limit check: `amount` units against `limit` per `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateRequest<'a> {
+    /// The counter's name, such as `key:abc:rpm`; the window is part of the stored key.
+    pub key: &'a str,
+    /// Units per window.
+    pub limit: u64,
+    /// The window, milliseconds (> 0).
+    pub window_ms: u64,
+    /// Units this request takes (1 for a request count, the estimate for tokens).
+    pub amount: u64,
+}
+
+/// Why a rate-limit check refused; nothing was consumed at any level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDenied {
+    /// Which [`RateRequest`] refused (the first one that did).
+    pub index: usize,
+    /// Milliseconds until the request's amount would fit.
+    pub retry_after_ms: u64,
+    /// The refusing level's limit.
+    pub limit: u64,
+    /// Whole units available now at that level.
+    pub remaining: u64,
+    /// Milliseconds until that level's full limit is available again.
+    pub reset_ms: u64,
+}
+
+/// A concurrency check refused at `index`; no lease was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlightDenied {
+    /// Which `(key, limit)` was full (the first one that was).
+    pub index: usize,
+}
+
+/// Leases held by one request; give it back to [`Counters::in_flight_release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a ticket holds concurrency leases until released or expired"]
+pub struct InFlightTicket {
+    keys: Vec<String>,
+    lease: String,
+}
+
+/// Budget windows, rate limits and concurrency leases, local or shared.
+#[derive(Debug, Clone)]
+pub enum Counters {
+    /// In process memory: no I/O, one instance.
+    Memory(MemoryCounters),
+    /// In Redis: shared by every instance that uses the same Redis and prefix.
+    Redis(RedisCounters),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            Counters::Memory($c) => $e,
+            Counters::Redis($c) => $e,
+        }
+    };
+}
+
+impl Counters {
+    /// In-memory counters.
+    pub fn memory() -> Counters {
+        Counters::Memory(MemoryCounters::new())
+    }
+
+    /// Redis counters under `prefix` (such as `sluice:`).
+    pub async fn redis(url: &str, prefix: &str) -> Result<Counters, StoreError> {
+        Ok(Counters::Redis(RedisCounters::connect(url, prefix).await?))
+    }
+
+    /// Adds `nanos` to a budget window and returns the window's new total. The window
+    /// is forgotten `ttl_secs` after its last write (make it outlive the window).
+    pub async fn spend_add(
+        &self,
+        budget_key: &str,
+        window_start: i64,
+        ttl_secs: u64,
+        nanos: i64,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, c => c.spend_add(budget_key, window_start, ttl_secs, nanos).await)
+    }
+
+    /// The total of a budget window (0 when unknown).
+    pub async fn spend_get(&self, budget_key: &str, window_start: i64) -> Result<i64, StoreError> {
+        dispatch!(self, c => c.spend_get(budget_key, window_start).await)
+    }
+
+    /// Raises a window to `nanos` if it is lower, and returns the total: seed it from
+    /// [`crate::Store::budget_spent`] at start so a restart does not forget spend.
+    pub async fn spend_seed(
+        &self,
+        budget_key: &str,
+        window_start: i64,
+        ttl_secs: u64,
+        nanos: i64,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, c => c.spend_seed(budget_key, window_start, ttl_secs, nanos).await)
+    }
+
+    /// Checks every level and consumes at all of them, or at none. The outer `Result` is
+    /// the backend failing (the gateway decides whether to fail open); the inner one is
+    /// the decision.
+    pub async fn rate_acquire(
+        &self,
+        requests: &[RateRequest<'_>],
+    ) -> Result<Result<(), RateDenied>, StoreError> {
+        validate(requests)?;
+        dispatch!(self, c => c.rate_acquire(requests).await)
+    }
+
+    /// Charges (`delta > 0`) or gives back (`delta < 0`) units at one level after the
+    /// fact, such as actual tokens minus the estimate. A level with no recent activity
+    /// is left alone.
+    pub async fn rate_adjust(
+        &self,
+        key: &str,
+        window_ms: u64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        if window_ms == 0 {
+            return Err(StoreError::Invalid("rate window must be > 0 ms".into()));
+        }
+        if delta == 0 {
+            return Ok(());
+        }
+        dispatch!(self, c => c.rate_adjust(key, window_ms, delta).await)
+    }
+
+    /// Takes one concurrency lease at each `(key, limit)`, all or nothing. Leases expire
+    /// after `lease_ttl_ms` if never released.
+    pub async fn in_flight_acquire(
+        &self,
+        levels: &[(&str, u64)],
+        lease_ttl_ms: u64,
+    ) -> Result<Result<InFlightTicket, InFlightDenied>, StoreError> {
+        if lease_ttl_ms == 0 {
+            return Err(StoreError::Invalid("lease ttl must be > 0 ms".into()));
+        }
+        dispatch!(self, c => c.in_flight_acquire(levels, lease_ttl_ms).await)
+    }
+
+    /// Gives a ticket's leases back.
+    pub async fn in_flight_release(&self, ticket: InFlightTicket) -> Result<(), StoreError> {
+        dispatch!(self, c => c.in_flight_release(ticket).await)
+    }
+
+    /// Leases currently held at `key` (expired ones excluded); for metrics and tests.
+    pub async fn in_flight_count(&self, key: &str) -> Result<u64, StoreError> {
+        dispatch!(self, c => c.in_flight_count(key).await)
+    }
+}
+
+fn validate(requests: &[RateRequest<'_>]) -> Result<(), StoreError> {
+    if requests.iter().any(|r| r.window_ms == 0) {
+        return Err(StoreError::Invalid("rate window must be > 0 ms".into()));
+    }
+    Ok(())
+}
+
+/// The GCRA decision for one level, shared by both backends' bookkeeping.
+///
+/// Times are microseconds on the caller's clock; returns the new TAT or the denial.
+pub(crate) fn gcra(
+    tat: f64,
+    now: f64,
+    limit: u64,
+    window_ms: u64,
+    amount: u64,
+    index: usize,
+) -> Result<(f64, f64), RateDenied> {
+    let window = window_ms as f64 * 1000.0;
+    let tat = tat.max(now);
+    let remaining_at = |interval: f64| -> u64 {
+        (((window - (tat - now)) / interval) + 1e-9)
+            .floor()
+            .max(0.0) as u64
+    };
+    let reset_ms = ((tat - now) / 1000.0).ceil() as u64;
+    if limit == 0 || amount > limit {
+        return Err(RateDenied {
+            index,
+            retry_after_ms: window_ms,
+            limit,
+            remaining: if limit == 0 {
+                0
+            } else {
+                remaining_at(window / limit as f64)
+            },
+            reset_ms,
+        });
+    }
+    let interval = window / limit as f64;
+    let new_tat = tat + amount as f64 * interval;
+    if new_tat - now > window + 0.5 {
+        return Err(RateDenied {
+            index,
+            retry_after_ms: ((new_tat - window - now) / 1000.0).ceil() as u64,
+            limit,
+            remaining: remaining_at(interval),
+            reset_ms,
+        });
+    }
+    Ok((new_tat, interval))
+}

@@ -1,0 +1,24 @@
+//! Storage: governance records and spend in SQLite or PostgreSQL, shared counters in Redis.
+//!
+//! - [`sql`]: the [`Store`] — customers, teams, virtual keys, budgets, rate limits, the
+//!   spend ledger and budget windows, one code path for SQLite and PostgreSQL.
+//! - [`spend_writer`]: the [`SpendWriter`] the request path records spend into; it
+//!   aggregates in memory and flushes to the store in the background.
+//! - [`counters`]: [`Counters`] — budget windows, rate limits and in-flight leases, in
+//!   process memory or shared through Redis.
+//!
+//! This crate only stores and counts: prices, periods and decisions belong to
+//! `sluice-governance`. Money is `i64` nanodollars (USD × 1e9) everywhere.
+
+pub mod counters;
+mod error;
+pub mod spend_writer;
+pub mod sql;
+
+pub use counters::{
+    Counters, InFlightDenied, InFlightTicket, MemoryCounters, RateDenied, RateRequest,
+    RedisCounters,
+};
+pub use error::{StoreError, redact_url};
+pub use spend_writer::{SpendEvent, SpendWriter};
+pub use sql::Store;
