@@ -46,6 +46,8 @@ pub enum ErrorKind {
     ContextTooLong,
     /// The provider failed on its side: 500 (or the provider's own 5xx status).
     ProviderError,
+    /// A budget on the caller's chain is spent for its period: 402.
+    BudgetExceeded,
 }
 
 impl ErrorKind {
@@ -64,6 +66,7 @@ impl ErrorKind {
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::ContextTooLong => StatusCode::BAD_REQUEST,
+            ErrorKind::BudgetExceeded => StatusCode::PAYMENT_REQUIRED,
         }
     }
 
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::Overloaded => "overloaded_error",
             ErrorKind::UpstreamTimeout => "timeout_error",
+            ErrorKind::BudgetExceeded => "billing_error",
             ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamInvalid
             | ErrorKind::Unavailable
@@ -100,6 +104,7 @@ impl ErrorKind {
             | ErrorKind::Authentication => "invalid_request_error",
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_exceeded",
+            ErrorKind::BudgetExceeded => "insufficient_quota",
             ErrorKind::Overloaded | ErrorKind::ProviderError => "server_error",
             ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamInvalid
@@ -128,6 +133,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => Some("overloaded"),
             ErrorKind::ContextTooLong => Some("context_length_exceeded"),
             ErrorKind::ProviderError => Some("provider_error"),
+            ErrorKind::BudgetExceeded => Some("budget_exceeded"),
         }
     }
 }

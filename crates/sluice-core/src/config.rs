@@ -9,6 +9,11 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 pub use serde_saphyr::Spanned;
+
+pub use crate::governance_config::{
+    BudgetConfig, CustomerConfig, GovernanceConfig, LimitsConfig, RedisConfig, StoreConfig,
+    TeamConfig, VIRTUAL_KEY_PREFIX, VirtualKeyConfig, validate_policies,
+};
 use thiserror::Error;
 
 use crate::duration::ConfigDuration;
@@ -41,6 +46,20 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     pub routes: BTreeMap<String, RouteConfig>,
+    /// Virtual keys, their teams and customers, and the admin API's token.
+    #[serde(default = "default_governance")]
+    pub governance: Spanned<GovernanceConfig>,
+    /// Governance records and the spend ledger (SQLite by default when governance needs
+    /// a store).
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    /// Counters shared by several gateway instances.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+}
+
+fn default_governance() -> Spanned<GovernanceConfig> {
+    unspanned(GovernanceConfig::default())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -231,6 +250,13 @@ pub struct ProviderConfig {
     /// that fails them are skipped until it passes again.
     #[serde(default)]
     pub health_check: Option<HealthCheckConfig>,
+    /// Spending caps on this provider: once one is spent, routes skip its targets until
+    /// the period resets (budget-aware routing).
+    #[serde(default)]
+    pub budgets: Vec<BudgetConfig>,
+    /// Rate limits on this provider across every caller.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// A cheap request sent to a provider on an interval, so that a dead provider is taken out
@@ -311,6 +337,8 @@ impl ProviderConfig {
             deployments: BTreeMap::new(),
             entra: None,
             health_check: None,
+            budgets: Vec::new(),
+            limits: LimitsConfig::default(),
         }
     }
 
@@ -703,6 +731,9 @@ impl Config {
             server: ServerConfig::default(),
             providers: BTreeMap::new(),
             routes: BTreeMap::new(),
+            governance: default_governance(),
+            store: None,
+            redis: None,
         }
     }
 
@@ -711,6 +742,11 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err((1, "server.max_body_bytes must be greater than zero".into()));
         }
+        let governance = &self.governance;
+        governance
+            .value
+            .validate()
+            .map_err(|message| (governance.referenced.line().max(1), message))?;
         for (name, provider) in &self.providers {
             let line = provider.kind.referenced.line();
             validate_provider(name, provider).map_err(|message| (line, message))?;
@@ -839,6 +875,11 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
     }
     let kind = provider.kind.value;
     let mocked = provider.mock.is_some() || kind == ProviderKind::Mock;
+    validate_policies(
+        &format!("provider `{name}`"),
+        &provider.budgets,
+        &provider.limits,
+    )?;
     if let Some(check) = &provider.health_check
         && (check.model.is_empty()
             || check.interval.get().is_zero()

@@ -25,6 +25,8 @@ use tokio::time::Sleep;
 
 use crate::metrics::{InFlight, Series};
 use crate::outcome::TargetOutcome;
+use crate::usage::UsageTap;
+use sluice_governance::governor::Admission;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,6 +41,17 @@ pub(crate) struct Completion {
     pub target: Option<TargetOutcome>,
     /// When the first byte went to the client (a stream's time to first token).
     pub first_byte: Option<std::time::Duration>,
+    /// The governed call this answer settles when it ends.
+    pub charge: Option<Charge>,
+}
+
+/// What a governed answer is charged when it ends: the admission, who served it, and
+/// (for an answer passed through) a tap reading the provider's reported usage.
+pub(crate) struct Charge {
+    pub admission: Admission,
+    pub provider: Arc<str>,
+    pub model: String,
+    pub tap: Option<UsageTap>,
 }
 
 /// What happens to the provider's bytes on their way to the client.
@@ -153,9 +166,22 @@ impl ProxiedBody {
     }
 
     fn record(&mut self, error_reason: Option<&'static str>) {
-        if let Some(done) = self.completion.take() {
+        if let Some(mut done) = self.completion.take() {
             let elapsed = done.started.elapsed();
             done.series.finished(done.status, elapsed, error_reason);
+            if let Some(mut charge) = done.charge.take() {
+                // The provider took the call: what it reported is charged, even for a
+                // stream cut short (an answer without a report is charged its estimate).
+                let usage = match &self.shape {
+                    Shape::Translated(translator) => {
+                        Some(translator.usage).filter(|usage| usage.total_tokens() > 0)
+                    }
+                    Shape::Raw { .. } => charge.tap.take().and_then(UsageTap::finish),
+                };
+                let (provider, model) =
+                    (charge.provider.clone(), std::mem::take(&mut charge.model));
+                charge.admission.settle(&provider, &model, usage);
+            }
             match (done.target, error_reason) {
                 // A client that hangs up says nothing about the provider.
                 (Some(_), Some("client_disconnected")) | (None, _) => {}
@@ -221,6 +247,18 @@ impl ProxiedBody {
     pub(crate) fn with_prefix(mut self, prefix: Bytes) -> Self {
         self.prefix = Some(prefix);
         self
+    }
+
+    /// Shows passed-through bytes to the usage tap of a governed answer.
+    fn tap(&mut self, data: &Bytes) {
+        if let Some(tap) = self
+            .completion
+            .as_mut()
+            .and_then(|done| done.charge.as_mut())
+            .and_then(|charge| charge.tap.as_mut())
+        {
+            tap.observe(data);
+        }
     }
 
     fn first_byte_out(&mut self) {
@@ -325,6 +363,7 @@ impl Body for ProxiedBody {
         }
         if let Some(prefix) = this.prefix.take() {
             this.first_byte_out();
+            this.tap(&prefix);
             this.at_event_boundary = prefix.ends_with(b"\n\n");
             return Poll::Ready(Some(Ok(Frame::data(prefix))));
         }
@@ -334,6 +373,7 @@ impl Body for ProxiedBody {
                     && !data.is_empty()
                 {
                     this.first_byte_out();
+                    this.tap(data);
                     this.at_event_boundary = data.ends_with(b"\n\n");
                 }
                 // A body of known length is complete with its last frame, and the server

@@ -11,11 +11,15 @@ use sluice_core::ApiError;
 use sluice_core::config::{
     Config, HedgeConfig, ProviderKind, RequestOverride, RetryConfig, RouteStrategy,
 };
+use sluice_governance::governor::{Clock, Governor};
 use sluice_mock::MockServer;
 use sluice_providers::Upstream;
 use sluice_routing::{
-    BreakerSettings, PlanTarget, ProviderId, RoutePlan, RouteTrace, Target, TargetLease,
+    BreakerSettings, PlanTarget, ProviderId, RoutePlan, RouteTrace, SkipReason, Target, TargetGate,
+    TargetLease,
 };
+
+use crate::governance_setup;
 
 use crate::endpoint::Endpoint;
 use crate::health::{self, HealthGate, ProviderHealth};
@@ -36,6 +40,15 @@ pub enum GatewayError {
     },
     #[error("route `{route}`: {message}")]
     Route { route: String, message: String },
+    #[error("governance: {0}")]
+    Governance(String),
+}
+
+/// What a gateway can be given besides its config (tests pass a clock).
+#[derive(Default)]
+pub struct GatewayOptions {
+    /// The clock budget periods are read from; the system clock by default.
+    pub clock: Option<Clock>,
 }
 
 /// Everything a request needs, shared by all requests.
@@ -51,6 +64,8 @@ pub struct Gateway {
     pub(crate) health: Vec<ProviderHealth>,
     /// The failover policy of a `provider/model` request that names its own fallbacks.
     default_retry: RetryConfig,
+    /// Virtual keys, budgets and limits, when the config uses them.
+    governor: Option<Arc<Governor>>,
     pub(crate) max_body_bytes: usize,
     /// `GET /v1/models`, rendered once in each dialect.
     pub(crate) models: models::ModelLists,
@@ -139,6 +154,18 @@ pub enum Resolution<'g, 'm> {
 impl Gateway {
     /// Builds the state, starting a loopback server for every provider of kind `mock`.
     pub async fn from_config(config: &Config) -> Result<Arc<Gateway>, GatewayError> {
+        Self::from_config_with(config, GatewayOptions::default()).await
+    }
+
+    /// [`Gateway::from_config`] with options.
+    pub async fn from_config_with(
+        config: &Config,
+        options: GatewayOptions,
+    ) -> Result<Arc<Gateway>, GatewayError> {
+        let governor = match governance_setup::start(config, options.clock).await {
+            Ok(started) => started,
+            Err(message) => return Err(GatewayError::Governance(message)),
+        };
         // The recorder must exist before any series handle is registered.
         let registry = Registry::install();
         let mut providers = Vec::with_capacity(config.providers.len());
@@ -282,6 +309,7 @@ impl Gateway {
             routes,
             health,
             default_retry: RetryConfig::default(),
+            governor,
             max_body_bytes: config.server.max_body_bytes,
             models,
             registry,
@@ -409,7 +437,11 @@ impl Gateway {
         trace: Option<&mut RouteTrace>,
     ) -> Vec<ResolvedModel<'g, 'g>> {
         let plan = &entry.plan;
-        let gate = HealthGate(&self.health);
+        let gate = RouteGate {
+            health: &self.health,
+            governor: self.governor.as_deref(),
+            providers: &self.providers,
+        };
         plan.rank_as(strategy, Instant::now(), fastrand::u64(..), &gate, trace)
             .iter()
             .map(|index| {
@@ -460,5 +492,31 @@ impl Gateway {
 
     pub fn providers(&self) -> &[Upstream] {
         &self.providers
+    }
+
+    pub fn governor(&self) -> Option<&Arc<Governor>> {
+        self.governor.as_ref()
+    }
+}
+
+/// What every route ranking asks about a target besides its own health: its provider's
+/// active health checks, then (budget-aware routing) whether its provider's budget is
+/// spent.
+struct RouteGate<'a> {
+    health: &'a [ProviderHealth],
+    governor: Option<&'a Governor>,
+    providers: &'a [Upstream],
+}
+
+impl TargetGate for RouteGate<'_> {
+    fn check(&self, target_index: usize, target: &Target) -> Option<SkipReason> {
+        if let Some(reason) = HealthGate(self.health).check(target_index, target) {
+            return Some(reason);
+        }
+        let governor = self.governor?;
+        let provider = self.providers.get(target.provider)?;
+        governor
+            .provider_spent(&provider.name)
+            .then_some(SkipReason::Gated("budget"))
     }
 }

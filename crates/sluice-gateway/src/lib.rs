@@ -9,6 +9,8 @@ mod admin;
 mod body;
 mod endpoint;
 mod gateway;
+mod governance;
+mod governance_setup;
 mod health;
 mod metrics;
 mod models;
@@ -17,9 +19,11 @@ mod proxy;
 mod request_routing;
 mod response;
 mod server;
+mod usage;
 
 pub use endpoint::Endpoint;
-pub use gateway::{Candidates, Gateway, GatewayError, Resolution, ResolvedModel};
+pub use gateway::{Candidates, Gateway, GatewayError, GatewayOptions, Resolution, ResolvedModel};
+pub use governance_setup::DEFAULT_STORE_URL;
 pub use request_routing::{MAX_REQUEST_FALLBACKS, RequestRouting};
 pub use server::{router, serve};
 

@@ -24,14 +24,18 @@ use sluice_providers::upstream::FORWARDED_HEADERS;
 use sluice_providers::{Dialect, Operation, Upstream, UpstreamError, codec};
 use sluice_routing::RouteTrace;
 
-use crate::body::{Completion, ProxiedBody, Shape, Translator};
+use crate::body::{Charge, Completion, ProxiedBody, Shape, Translator};
 use crate::endpoint::Endpoint;
 use crate::gateway::{Gateway, Resolution, ResolvedModel};
+use crate::governance;
 use crate::headers;
 use crate::metrics::{EndpointMetrics, InFlight, Series};
 use crate::outcome::{TargetOutcome, retry_after_delay};
 use crate::request_routing::RequestRouting;
 use crate::response::{ErrorResponse, ServedBy, dialect_status};
+use crate::usage::UsageTap;
+use sluice_core::chat::Usage;
+use sluice_governance::governor::{Admission, Refusal as GovernanceRefusal};
 
 pub(crate) async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
@@ -85,6 +89,8 @@ struct Refusal<'a> {
     raw: Option<RawAnswer>,
     /// `x-sluice-attempts` when more than one target was tried.
     attempts: Option<HeaderValue>,
+    /// Headers of the gateway's own refusals (`x-ratelimit-*` on a rate limit).
+    extra_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// An upstream answer read whole.
@@ -105,6 +111,7 @@ impl<'a> Refusal<'a> {
             route_trace: None,
             raw: None,
             attempts: None,
+            extra_headers: Vec::new(),
         }
     }
 
@@ -170,6 +177,9 @@ async fn handle(gateway: &Gateway, endpoint: Endpoint, request: Request) -> Resp
             if let Some(attempts) = refusal.attempts {
                 headers.insert(headers::ATTEMPTS, attempts);
             }
+            for (name, value) in refusal.extra_headers {
+                headers.insert(name, value);
+            }
             response
         }
     }
@@ -188,7 +198,13 @@ struct Exchange<'g, 'r> {
     overhead: &'g Histogram,
     /// The endpoint's in-flight gauge, which a streamed body keeps counting on.
     in_flight: &'g Gauge,
+    /// The governed call's admission, taken by the attempt that serves.
+    admission: &'r AdmissionSlot,
 }
+
+/// Where a request's admission waits for the attempt that serves it (hedged attempts run
+/// at once; only the winner builds an answer).
+type AdmissionSlot = std::sync::Mutex<Option<Admission>>;
 
 impl<'g> Exchange<'g, '_> {
     fn refuse(&self, error: ApiError, reason: &'static str) -> Refusal<'g> {
@@ -201,6 +217,7 @@ impl<'g> Exchange<'g, '_> {
             route_trace: None,
             raw: None,
             attempts: None,
+            extra_headers: Vec::new(),
         }
     }
 
@@ -213,6 +230,13 @@ impl<'g> Exchange<'g, '_> {
             UpstreamError::Unsupported { .. } => "unsupported",
         };
         self.refuse(err.to_api_error(), reason)
+    }
+
+    /// Whether this call is governed (its answer is charged).
+    fn governed(&self) -> bool {
+        self.admission
+            .lock()
+            .map_or(true, |admission| admission.is_some())
     }
 
     fn deadline(&self) -> Instant {
@@ -360,17 +384,49 @@ impl<'g> Exchange<'g, '_> {
     }
 
     /// A translated answer that was read whole, re-encoded as `json`: counted as served.
+    /// A governed call is charged at once, with the `usage` the provider reported.
     fn respond_whole(
         self,
         json: Vec<u8>,
         overhead: Duration,
         dropped: Option<HeaderValue>,
+        model: &str,
+        usage: Option<Usage>,
     ) -> Response {
         self.series.finished(200, self.started.elapsed(), None);
+        if let Some(mut admission) = self.take_admission() {
+            admission.settle(&self.upstream.name, model, usage);
+        }
         self.respond(json_response(json), overhead, dropped)
     }
 
-    fn completion(&self, status: StatusCode, target: Option<TargetOutcome>) -> Completion {
+    /// The request's admission, for the attempt that serves it (taken once).
+    fn take_admission(&self) -> Option<Admission> {
+        self.admission
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// What the response body records when it ends. A successful answer of a governed
+    /// call takes the admission, to be charged with the usage the body sees.
+    fn completion(
+        &self,
+        status: StatusCode,
+        target: Option<TargetOutcome>,
+        model: &str,
+        tap: Option<UsageTap>,
+    ) -> Completion {
+        let charge = if status.is_success() {
+            self.take_admission().map(|admission| Charge {
+                admission,
+                provider: Arc::clone(&self.upstream.name),
+                model: model.to_string(),
+                tap,
+            })
+        } else {
+            None
+        };
         Completion {
             series: Arc::clone(self.series),
             _in_flight: InFlight::enter(self.in_flight),
@@ -378,6 +434,7 @@ impl<'g> Exchange<'g, '_> {
             started: self.started,
             target,
             first_byte: None,
+            charge,
         }
     }
 }
@@ -396,6 +453,12 @@ async fn forward<'g>(
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let peeked = peek(endpoint.body_kind(), &body)
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
+    let governor = gateway.governor();
+    let caller = match governor {
+        Some(governor) => governance::identify(governor, &parts.headers, &peeked.model)
+            .map_err(|refusal| denied(unrouted, refusal))?,
+        None => None,
+    };
     let routing = RequestRouting::from_headers(&parts.headers)
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let mut trace = parts
@@ -429,7 +492,27 @@ async fn forward<'g>(
             return Err(refusal);
         }
     };
+    let mut candidates = candidates;
+    let admission = match governor {
+        Some(governor) => {
+            governance::restrict(
+                governor,
+                caller.as_ref(),
+                &peeked.model,
+                &mut candidates.list,
+            )
+            .map_err(|refusal| denied(unrouted, refusal))?;
+            let estimate = || governance::estimate(endpoint, &peeked.model, &body);
+            let admission = governor
+                .admit(caller.as_ref(), estimate)
+                .await
+                .map_err(|refusal| denied(unrouted, refusal))?;
+            Some(admission.bind(governor))
+        }
+        None => None,
+    };
     let inbound = Inbound {
+        admission: std::sync::Mutex::new(admission),
         endpoint,
         headers: &parts.headers,
         started,
@@ -609,6 +692,14 @@ async fn forward<'g>(
     }
 }
 
+/// A governance refusal (401, 402, 403, 429) in the client's envelope, with its headers.
+fn denied<'g>(series: &'g Series, refusal: GovernanceRefusal) -> Refusal<'g> {
+    let denial = governance::denial(refusal);
+    let mut refusal = Refusal::new(series, denial.error, denial.reason);
+    refusal.extra_headers = denial.headers;
+    refusal
+}
+
 /// What an attempt holds back from the client until it knows the answer is good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hold {
@@ -639,6 +730,8 @@ fn is_first_token(event: &StreamEvent) -> bool {
 
 /// What every attempt of one request shares.
 struct Inbound<'g, 'r> {
+    /// The governed call's admission, until the serving attempt takes it.
+    admission: AdmissionSlot,
     endpoint: Endpoint,
     headers: &'r HeaderMap,
     started: Instant,
@@ -673,6 +766,7 @@ async fn attempt<'g>(
         started: inbound.started,
         overhead: &inbound.metrics.overhead,
         in_flight: &inbound.metrics.in_flight,
+        admission: &inbound.admission,
     };
     // The route target learns the outcome: from the response body when it streams on,
     // here when the answer was whole or refused.
@@ -912,7 +1006,12 @@ async fn pass_through<'g>(
         upstream_body,
         exchange.deadline(),
         Shape::Raw { sse, dialect },
-        exchange.completion(status, target.take()),
+        exchange.completion(
+            status,
+            target.take(),
+            model,
+            exchange.governed().then(|| UsageTap::new(dialect, sse)),
+        ),
     );
     if let Some(prefix) = prefix {
         body = body.with_prefix(prefix);
@@ -953,7 +1052,8 @@ async fn translate_chat<'g>(
         let json = codec::encode_response(client, &answer);
         // Reading the provider's body is upstream time; translating it is not.
         let overhead = before_upstream + translating.elapsed();
-        return Ok(exchange.respond_whole(json, overhead, dropped));
+        let usage = Some(answer.usage).filter(|usage| usage.total_tokens() > 0);
+        return Ok(exchange.respond_whole(json, overhead, dropped, model, usage));
     }
 
     let (parts, upstream_body, before_upstream) = exchange
@@ -986,7 +1086,7 @@ async fn translate_chat<'g>(
         upstream_body,
         exchange.deadline(),
         Shape::Translated(Box::new(translator)),
-        exchange.completion(StatusCode::OK, target.take()),
+        exchange.completion(StatusCode::OK, target.take(), model, None),
     );
     if let Some(prefix) = prefix {
         body = body.with_prefix(prefix);
@@ -1021,7 +1121,11 @@ async fn translate_embeddings<'g>(
     }
     let json = codec::encode_embeddings_response(&answer, request.encoding_format.as_deref());
     let overhead = before_upstream + translating.elapsed();
-    Ok(exchange.respond_whole(json, overhead, dropped))
+    let usage = Usage {
+        input_tokens: answer.input_tokens,
+        ..Usage::default()
+    };
+    Ok(exchange.respond_whole(json, overhead, dropped, model, Some(usage)))
 }
 
 /// `POST /v1/messages/count_tokens` for a provider that counts tokens its own way.
@@ -1040,7 +1144,8 @@ async fn translate_count_tokens<'g>(
     let tokens = codec::decode_count_tokens_response(exchange.upstream.dialect, &bytes)
         .map_err(|err| exchange.refuse(err.to_api_error(), "upstream_invalid"))?;
     let json = codec::encode_count_tokens_response(tokens);
-    Ok(exchange.respond_whole(json, before_upstream, None))
+    // Counting tokens is free at every provider that offers it.
+    Ok(exchange.respond_whole(json, before_upstream, None, model, Some(Usage::default())))
 }
 
 /// Whether an OpenAI client asked for usage in its stream (`stream_options`); an

@@ -10,15 +10,18 @@
 //! - [`period`]: budget periods and the window an instant falls in.
 //! - [`tokens`]: input/output token estimates before the upstream call.
 
+pub mod governor;
+pub mod keys;
 pub mod money;
-pub mod period;
 pub mod pricing;
 pub mod spend;
 pub mod tokens;
 
 pub use money::{MoneyError, Nanodollars};
-pub use period::{Alignment, Period, PeriodError, Window};
 pub use pricing::{Price, PriceEntry, PriceTable, PricingError, Rate};
+/// Budget periods live in `sluice-core`, where the config parses them.
+pub use sluice_core::period;
+pub use sluice_core::period::{Alignment, Period, PeriodError, Window};
 pub use spend::cost;
 pub use tokens::{
     BodyDialect, Tokenizer, estimate_embedding_input, estimate_input, estimate_output, warm_up,

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 /// A gateway serving on an ephemeral loopback port.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    pub gateway: Arc<sluice_gateway::Gateway>,
     stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -32,16 +33,35 @@ impl TestGateway {
     }
 
     pub async fn start_with_grace(yaml: &str, grace: Duration) -> TestGateway {
+        Self::start_with_options(yaml, grace, sluice_gateway::GatewayOptions::default()).await
+    }
+
+    /// A gateway whose budget periods follow `clock`.
+    pub async fn start_with_clock(
+        yaml: &str,
+        clock: sluice_governance::governor::ManualClock,
+    ) -> TestGateway {
+        let options = sluice_gateway::GatewayOptions {
+            clock: Some(sluice_governance::governor::Clock::Manual(clock)),
+        };
+        Self::start_with_options(yaml, Duration::from_secs(5), options).await
+    }
+
+    pub async fn start_with_options(
+        yaml: &str,
+        grace: Duration,
+        options: sluice_gateway::GatewayOptions,
+    ) -> TestGateway {
         let config = Config::from_yaml(yaml, "test.yaml", |name| std::env::var(name).ok())
             .unwrap_or_else(|err| panic!("test config is invalid: {err}"));
-        let gateway = sluice_gateway::Gateway::from_config(&config)
+        let gateway = sluice_gateway::Gateway::from_config_with(&config, options)
             .await
             .expect("gateway starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(sluice_gateway::serve(
-            gateway,
+            Arc::clone(&gateway),
             listener,
             async move {
                 let _ = stopped.await;
@@ -50,6 +70,7 @@ impl TestGateway {
         ));
         TestGateway {
             addr,
+            gateway,
             stop: Some(stop),
             task,
         }

@@ -123,7 +123,7 @@ pub(crate) fn google_status_for(error: &ApiError) -> &'static str {
         ErrorKind::Authentication => "UNAUTHENTICATED",
         ErrorKind::PermissionDenied => "PERMISSION_DENIED",
         ErrorKind::ModelNotFound | ErrorKind::NotFound => "NOT_FOUND",
-        ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
+        ErrorKind::RateLimited | ErrorKind::BudgetExceeded => "RESOURCE_EXHAUSTED",
         ErrorKind::Overloaded | ErrorKind::Unavailable => "UNAVAILABLE",
         ErrorKind::UpstreamTimeout => "DEADLINE_EXCEEDED",
         ErrorKind::UpstreamUnreachable

@@ -1,0 +1,209 @@
+//! The request path's governance steps, between reading a request and its first attempt:
+//! who calls (a virtual key from `Authorization: Bearer`, `x-api-key` or `api-key`), what
+//! it may reach (the key's models and providers; providers whose budget is spent), and
+//! the error each refusal becomes.
+
+use http::header::{AUTHORIZATION, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use sluice_core::{ApiError, ErrorKind};
+use sluice_governance::governor::{Caller, Governor, Refusal};
+use sluice_governance::tokens::{BodyDialect, estimate_embedding_input, estimate_input};
+
+use crate::endpoint::Endpoint;
+use crate::gateway::ResolvedModel;
+
+/// Output tokens assumed for a request that sets no `max_tokens`, when a token limit
+/// needs an estimate before the call (corrected by the reported usage after it).
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
+
+/// The request's credential: the first of `Authorization: Bearer`, `x-api-key` and
+/// `api-key` that holds a virtual key, else the first present.
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or(value.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let named = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+    };
+    let found = [bearer, named("x-api-key"), named("api-key")];
+    found
+        .iter()
+        .flatten()
+        .find(|value| sluice_governance::keys::is_virtual_key(value))
+        .or_else(|| found.iter().flatten().next())
+        .copied()
+}
+
+/// Who calls, and whether it may ask for `model`.
+pub(crate) fn identify(
+    governor: &Governor,
+    headers: &HeaderMap,
+    model: &str,
+) -> Result<Option<Caller>, Refusal> {
+    let caller = governor.authenticate(credential(headers))?;
+    if let Some(caller) = &caller
+        && !caller.allows_model(model)
+    {
+        return Err(Refusal::ModelNotAllowed {
+            key: caller.key.id.clone(),
+            model: model.to_string(),
+        });
+    }
+    Ok(caller)
+}
+
+/// Drops the candidates the caller may not reach and the providers whose budget is spent
+/// (route targets are already skipped by the routing gate; this catches `provider/model`
+/// and fallbacks). Refuses when nothing is left.
+pub(crate) fn restrict(
+    governor: &Governor,
+    caller: Option<&Caller>,
+    model: &str,
+    candidates: &mut Vec<ResolvedModel<'_, '_>>,
+) -> Result<(), Refusal> {
+    let before = candidates.len();
+    if let Some(caller) = caller {
+        candidates.retain(|candidate| caller.allows_provider(&candidate.upstream.name));
+        if candidates.is_empty() && before > 0 {
+            return Err(Refusal::ProviderNotAllowed {
+                key: caller.key.id.clone(),
+                model: model.to_string(),
+            });
+        }
+    }
+    let spent = candidates
+        .iter()
+        .find(|candidate| governor.provider_spent(&candidate.upstream.name))
+        .map(|candidate| candidate.upstream.name.clone());
+    if let Some(provider) = spent {
+        candidates.retain(|candidate| !governor.provider_spent(&candidate.upstream.name));
+        if candidates.is_empty() {
+            return Err(governor
+                .provider_refusal(&provider)
+                .unwrap_or(Refusal::UnknownKey));
+        }
+    }
+    Ok(())
+}
+
+/// Tokens a request will take: its input (a real tokenizer for OpenAI models, a
+/// documented estimate elsewhere) plus its `max_tokens` or a default for the output.
+pub(crate) fn estimate(endpoint: Endpoint, model: &str, body: &[u8]) -> u64 {
+    match endpoint {
+        Endpoint::Embeddings => estimate_embedding_input(model, body),
+        Endpoint::CountTokens => 0,
+        Endpoint::ChatCompletions | Endpoint::Messages => {
+            let dialect = if endpoint == Endpoint::Messages {
+                BodyDialect::Anthropic
+            } else {
+                BodyDialect::OpenAi
+            };
+            estimate_input(model, body, dialect)
+                + max_tokens(body).unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
+        }
+    }
+}
+
+fn max_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        max_tokens: Option<u64>,
+        max_completion_tokens: Option<u64>,
+    }
+    let limits: Limits = serde_json::from_slice(body).ok()?;
+    limits.max_completion_tokens.or(limits.max_tokens)
+}
+
+/// A refusal as the client sees it.
+pub(crate) struct Denial {
+    pub error: ApiError,
+    pub reason: &'static str,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+pub(crate) fn denial(refusal: Refusal) -> Denial {
+    let message = refusal.to_string();
+    let (kind, reason) = match &refusal {
+        Refusal::KeyRequired
+        | Refusal::UnknownKey
+        | Refusal::KeyDisabled(_)
+        | Refusal::KeyExpired(_)
+        | Refusal::OwnerDisabled { .. } => (ErrorKind::Authentication, "unauthenticated"),
+        Refusal::ModelNotAllowed { .. } | Refusal::ProviderNotAllowed { .. } => {
+            (ErrorKind::PermissionDenied, "forbidden")
+        }
+        Refusal::BudgetExceeded { .. } => (ErrorKind::BudgetExceeded, "budget_exceeded"),
+        Refusal::RateLimited { .. } => (ErrorKind::RateLimited, "rate_limited"),
+    };
+    let mut headers = Vec::new();
+    let mut push = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.push((HeaderName::from_static(name), value));
+        }
+    };
+    match &refusal {
+        Refusal::RateLimited {
+            unit,
+            limit,
+            remaining,
+            retry_after_ms,
+            reset_ms,
+            ..
+        } => {
+            // OpenAI's headers: one family for requests, one for tokens.
+            let family = if *unit == "tokens" {
+                "tokens"
+            } else {
+                "requests"
+            };
+            let (limit_name, remaining_name, reset_name) = if family == "tokens" {
+                (
+                    "x-ratelimit-limit-tokens",
+                    "x-ratelimit-remaining-tokens",
+                    "x-ratelimit-reset-tokens",
+                )
+            } else {
+                (
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests",
+                )
+            };
+            push(limit_name, limit.to_string());
+            push(remaining_name, remaining.to_string());
+            push(reset_name, format!("{}ms", reset_ms));
+            push(
+                RETRY_AFTER.as_str(),
+                retry_after_ms.div_ceil(1000).max(1).to_string(),
+            );
+        }
+        Refusal::BudgetExceeded { resets_at, .. } => {
+            push("x-sluice-budget-resets-at", resets_at.to_string());
+        }
+        _ => {}
+    }
+    let code = match &refusal {
+        Refusal::KeyRequired => "missing_api_key",
+        Refusal::UnknownKey => "invalid_api_key",
+        Refusal::KeyDisabled(_) | Refusal::OwnerDisabled { .. } => "key_disabled",
+        Refusal::KeyExpired(_) => "key_expired",
+        Refusal::ModelNotAllowed { .. } => "model_not_allowed",
+        Refusal::ProviderNotAllowed { .. } => "provider_not_allowed",
+        Refusal::BudgetExceeded { .. } => "budget_exceeded",
+        Refusal::RateLimited { .. } => "rate_limit_exceeded",
+    };
+    Denial {
+        error: ApiError::new(kind, message).with_code(code),
+        reason,
+        headers,
+    }
+}

@@ -1,0 +1,96 @@
+//! Starts governance from the config: the store (SQLite by default), the config's records
+//! written to it, the counters (Redis when configured, else in memory), the spend writer
+//! and the [`Governor`]. Governance is off, and costs nothing, when the config declares
+//! no key, budget, limit, admin token or store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_core::config::Config;
+use sluice_governance::governor::{Clock, Governor, GovernorSettings, config_records};
+use sluice_governance::keys::KeyHasher;
+use sluice_governance::pricing::PriceTable;
+use sluice_store::{Counters, SpendWriter, Store};
+
+/// The store used when governance needs one and the config names none.
+pub const DEFAULT_STORE_URL: &str = "sqlite://sluice.db";
+/// How often aggregated spend is written to the store: a crash loses at most this much.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often records are re-read from the store.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether the config asks for governance at all.
+pub fn active(config: &Config) -> bool {
+    let governance = &config.governance.value;
+    governance.uses_keys()
+        || config.store.is_some()
+        || config.redis.is_some()
+        || governance
+            .customers
+            .values()
+            .any(|c| !c.budgets.is_empty() || !c.limits.is_empty())
+        || governance
+            .teams
+            .values()
+            .any(|t| !t.budgets.is_empty() || !t.limits.is_empty())
+        || config
+            .providers
+            .values()
+            .any(|p| !p.budgets.is_empty() || !p.limits.is_empty())
+}
+
+pub(crate) fn hasher(config: &Config) -> Option<KeyHasher> {
+    config
+        .governance
+        .value
+        .key_secret
+        .as_ref()
+        .map(|secret| KeyHasher::new(secret.expose().as_bytes()))
+}
+
+pub(crate) async fn start(
+    config: &Config,
+    clock: Option<Clock>,
+) -> Result<Option<Arc<Governor>>, String> {
+    if !active(config) {
+        return Ok(None);
+    }
+    let url = config
+        .store
+        .as_ref()
+        .map_or(DEFAULT_STORE_URL, |store| store.url.expose());
+    let store = Store::connect(url).await.map_err(|err| err.to_string())?;
+    let clock = clock.unwrap_or(Clock::System);
+    let records = config_records(config, hasher(config).as_ref(), clock.now());
+    let outcome = store
+        .upsert_from_config(&records)
+        .await
+        .map_err(|err| err.to_string())?;
+    if outcome.skipped_api > 0 {
+        tracing::warn!(
+            skipped = outcome.skipped_api,
+            "config records whose ids the admin API owns were left as the API set them"
+        );
+    }
+    let counters = match &config.redis {
+        Some(redis) => Counters::redis(redis.url.expose(), &redis.prefix)
+            .await
+            .map_err(|err| err.to_string())?,
+        None => Counters::memory(),
+    };
+    let writer = SpendWriter::start(store.clone(), FLUSH_INTERVAL);
+    // The tokenizer's tables take a moment to build: not on the first request.
+    tokio::task::spawn_blocking(sluice_governance::tokens::warm_up);
+    let settings = GovernorSettings {
+        require_keys: config.governance.value.require_keys,
+        hasher: hasher(config),
+        pricing: PriceTable::shipped().clone(),
+        clock,
+        refresh: REFRESH_INTERVAL,
+        sync_spend: Duration::from_millis(250),
+    };
+    let governor = Governor::start(store, counters, writer, settings)
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(Some(governor))
+}

@@ -1,0 +1,230 @@
+//! Reads the provider's reported usage out of an answer passed through untouched, for
+//! spend: the `usage` object of a whole OpenAI or Anthropic answer, or of the stream
+//! events that carry one (OpenAI's last chunk when `include_usage` is set; Anthropic's
+//! `message_start` and `message_delta`). Only bytes that mention `usage` are parsed.
+
+use bytes::Bytes;
+use serde::Deserialize;
+use sluice_core::chat::Usage;
+use sluice_providers::Dialect;
+use sluice_providers::sse::SseParser;
+
+/// A whole answer larger than this is not kept for its usage (the call is charged its
+/// input estimate instead).
+const MAX_KEPT: usize = 16 * 1024 * 1024;
+
+/// Watches the bytes of one answer go by.
+pub(crate) struct UsageTap {
+    dialect: Dialect,
+    kind: TapKind,
+    usage: Option<Usage>,
+}
+
+enum TapKind {
+    /// A whole answer: its chunks, kept by reference count until the end.
+    Whole { chunks: Vec<Bytes>, kept: usize },
+    /// A stream: events parsed as they complete.
+    Stream(Box<SseParser>),
+}
+
+impl UsageTap {
+    pub(crate) fn new(dialect: Dialect, sse: bool) -> Self {
+        let kind = if sse {
+            TapKind::Stream(Box::new(SseParser::new()))
+        } else {
+            TapKind::Whole {
+                chunks: Vec::new(),
+                kept: 0,
+            }
+        };
+        Self {
+            dialect,
+            kind,
+            usage: None,
+        }
+    }
+
+    pub(crate) fn observe(&mut self, bytes: &Bytes) {
+        let dialect = self.dialect;
+        match &mut self.kind {
+            TapKind::Whole { chunks, kept } => {
+                *kept += bytes.len();
+                if *kept <= MAX_KEPT {
+                    chunks.push(bytes.clone());
+                } else {
+                    chunks.clear();
+                }
+            }
+            TapKind::Stream(parser) => {
+                let usage = &mut self.usage;
+                parser.feed(bytes, |event| {
+                    if memchr_usage(event.data.as_bytes())
+                        && let Some(found) = parse_usage(dialect, event.data.as_bytes())
+                    {
+                        merge(usage, found);
+                    }
+                });
+            }
+        }
+    }
+
+    /// The usage reported, once the answer is complete.
+    pub(crate) fn finish(mut self) -> Option<Usage> {
+        if let TapKind::Whole { chunks, kept } = &mut self.kind {
+            if *kept > MAX_KEPT || chunks.is_empty() {
+                return None;
+            }
+            let whole: Vec<u8> = chunks
+                .iter()
+                .flat_map(|chunk| chunk.iter().copied())
+                .collect();
+            return parse_usage(self.dialect, &whole);
+        }
+        self.usage
+    }
+}
+
+fn memchr_usage(data: &[u8]) -> bool {
+    data.windows(7).any(|window| window == b"\"usage\"")
+}
+
+/// Later reports are cumulative: the larger count wins, field by field.
+fn merge(into: &mut Option<Usage>, found: Usage) {
+    match into {
+        Some(usage) => usage.merge(&found),
+        None => *into = Some(found),
+    }
+}
+
+#[derive(Deserialize)]
+struct Carrier {
+    usage: Option<Reported>,
+    /// Anthropic's `message_start` carries it inside the message.
+    message: Option<Box<Carrier>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Reported {
+    // OpenAI
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    completion_tokens_details: Option<Details>,
+    // Anthropic
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Details {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+}
+
+/// The usage in one JSON document (an answer or an event's data), normalised: input
+/// counts cached reads and writes (Anthropic reports them apart).
+fn parse_usage(dialect: Dialect, json: &[u8]) -> Option<Usage> {
+    let carrier: Carrier = serde_json::from_slice(json).ok()?;
+    let reported = carrier
+        .usage
+        .or_else(|| carrier.message.and_then(|message| message.usage))?;
+    Some(match dialect {
+        Dialect::Anthropic => {
+            let cached = reported.cache_read_input_tokens.unwrap_or(0);
+            let written = reported.cache_creation_input_tokens.unwrap_or(0);
+            Usage {
+                input_tokens: reported.input_tokens.unwrap_or(0) + cached + written,
+                output_tokens: reported.output_tokens.unwrap_or(0),
+                cached_input_tokens: cached,
+                cache_write_tokens: written,
+                reasoning_tokens: 0,
+            }
+        }
+        _ => Usage {
+            input_tokens: reported.prompt_tokens.unwrap_or(0),
+            output_tokens: reported.completion_tokens.unwrap_or(0),
+            cached_input_tokens: reported
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|details| details.cached_tokens)
+                .unwrap_or(0),
+            cache_write_tokens: 0,
+            reasoning_tokens: reported
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|details| details.reasoning_tokens)
+                .unwrap_or(0),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tap(dialect: Dialect, sse: bool, parts: &[&str]) -> Option<Usage> {
+        let mut tap = UsageTap::new(dialect, sse);
+        for part in parts {
+            tap.observe(&Bytes::copy_from_slice(part.as_bytes()));
+        }
+        tap.finish()
+    }
+
+    #[test]
+    fn a_whole_openai_answer_split_anywhere() {
+        let usage = tap(
+            Dialect::OpenAi,
+            false,
+            &[
+                r#"{"id":"x","usage":{"prompt_tokens":12,"completion_tokens":5,"#,
+                r#""prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+            ],
+        )
+        .expect("usage");
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_input_tokens,
+                usage.reasoning_tokens
+            ),
+            (12, 5, 4, 2)
+        );
+    }
+
+    #[test]
+    fn an_anthropic_stream_adds_cache_tokens_to_the_input() {
+        let usage = tap(
+            Dialect::Anthropic,
+            true,
+            &[
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"usage\"}}\n\nevent: message_delta\nda",
+                "ta: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":7}}\n\n",
+            ],
+        )
+        .expect("usage");
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_input_tokens
+            ),
+            (15, 7, 5)
+        );
+    }
+
+    #[test]
+    fn an_openai_stream_without_usage_reports_none() {
+        let usage = tap(
+            Dialect::OpenAi,
+            true,
+            &["data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n"],
+        );
+        assert!(usage.is_none());
+    }
+}

@@ -1,0 +1,782 @@
+//! The request path's view of governance: who is calling ([`Governor::authenticate`]),
+//! whether the call may go ahead ([`Governor::admit`]: budgets, then rate limits, then
+//! concurrency, on every level of the caller's chain), which providers are out of budget
+//! ([`Governor::provider_spent`], for budget-aware routing), and what the call cost
+//! ([`Admission::settle`]).
+//!
+//! Reads are local: records come from a [`Policies`] snapshot refreshed from the store in
+//! the background, and budget totals from an in-memory mirror of the counters. Rate
+//! limits and concurrency are decided by the [`Counters`] (atomically in Redis when
+//! several instances share it). Writes after a call (spend, token corrections, lease
+//! releases) go to the counters in a spawned task and to the ledger through the batching
+//! [`SpendWriter`], so the client never waits for them.
+
+mod config_records;
+mod policies;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use sluice_core::chat::Usage;
+use sluice_core::period::{Period, Window, civil_from_days};
+use sluice_store::sql::Level;
+use sluice_store::{
+    Counters, InFlightTicket, RateRequest, SpendEvent, SpendWriter, Store, StoreError,
+};
+
+pub use config_records::config_records;
+pub use policies::{BudgetRule, KeyEntry, LimitRule, Policies};
+
+use crate::keys::{KeyHasher, is_virtual_key};
+use crate::money::Nanodollars;
+use crate::pricing::PriceTable;
+use crate::spend::cost;
+
+/// The current time in unix seconds. Tests pass a [`ManualClock`] to step through budget
+/// periods without sleeping.
+#[derive(Clone)]
+pub enum Clock {
+    System,
+    Manual(ManualClock),
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| {
+                    i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+                }),
+            Clock::Manual(clock) => clock.0.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn at(unix: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(unix)))
+    }
+
+    pub fn set(&self, unix: i64) {
+        self.0.store(unix, Ordering::Relaxed);
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::Relaxed);
+    }
+}
+
+/// Why a call is refused. The gateway turns each into the client's error envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "A virtual key is required: send it as `Authorization: Bearer sk-sluice-…`, `x-api-key` or `api-key`."
+    )]
+    KeyRequired,
+    #[error("The virtual key is not valid.")]
+    UnknownKey,
+    #[error("The virtual key `{0}` is disabled.")]
+    KeyDisabled(String),
+    #[error("The virtual key `{0}` has expired.")]
+    KeyExpired(String),
+    #[error("The {level} `{owner}` of this virtual key is disabled.")]
+    OwnerDisabled { level: &'static str, owner: String },
+    #[error("The virtual key `{key}` may not use the model `{model}`.")]
+    ModelNotAllowed { key: String, model: String },
+    #[error("The virtual key `{key}` may not use any provider that serves `{model}`.")]
+    ProviderNotAllowed { key: String, model: String },
+    #[error(
+        "The {level} `{owner}` budget of {limit} per {period} is spent ({spent}); it resets at {resets}."
+    )]
+    BudgetExceeded {
+        level: &'static str,
+        owner: String,
+        limit: Nanodollars,
+        spent: Nanodollars,
+        period: &'static str,
+        /// Unix seconds.
+        resets_at: i64,
+        resets: String,
+    },
+    #[error(
+        "Rate limit reached for the {level} `{owner}`: {limit} {unit} per {window}. Try again in {retry_after_ms} ms."
+    )]
+    RateLimited {
+        level: &'static str,
+        owner: String,
+        /// `requests`, `tokens` or `concurrent requests`.
+        unit: &'static str,
+        limit: u64,
+        remaining: u64,
+        window: String,
+        retry_after_ms: u64,
+        reset_ms: u64,
+    },
+}
+
+/// What the governor needs to start.
+pub struct GovernorSettings {
+    pub require_keys: bool,
+    pub hasher: Option<KeyHasher>,
+    pub pricing: PriceTable,
+    pub clock: Clock,
+    /// How often records are re-read from the store (changes made through the API of
+    /// another instance show up within this).
+    pub refresh: Duration,
+    /// How often budget totals are re-read from shared counters (other instances'
+    /// spend shows up within this).
+    pub sync_spend: Duration,
+}
+
+/// A caller identified by a virtual key, with its chain.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key: Arc<KeyEntry>,
+}
+
+impl Caller {
+    /// The levels whose budgets and limits apply, broadest first.
+    fn chain(&self) -> impl Iterator<Item = (Level, &str)> {
+        let key = &self.key;
+        key.customer
+            .as_deref()
+            .map(|customer| (Level::Customer, customer))
+            .into_iter()
+            .chain(key.team.as_deref().map(|team| (Level::Team, team)))
+            .chain(std::iter::once((Level::Key, key.id.as_str())))
+    }
+
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.key
+            .models
+            .as_ref()
+            .is_none_or(|models| models.iter().any(|allowed| allowed == model))
+    }
+
+    pub fn allows_provider(&self, provider: &str) -> bool {
+        self.key
+            .providers
+            .as_ref()
+            .is_none_or(|providers| providers.iter().any(|allowed| allowed == provider))
+    }
+}
+
+/// Budget totals of current windows, by budget id: what admission reads.
+#[derive(Default)]
+struct SpendMirror {
+    totals: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+impl SpendMirror {
+    fn get(&self, budget: &str, window: i64) -> i64 {
+        let totals = self
+            .totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match totals.get(budget) {
+            Some(&(seen, total)) if seen == window => total,
+            _ => 0,
+        }
+    }
+
+    /// Raises a window's total to at least `total` (a later window replaces an earlier).
+    fn raise(&self, budget: &str, window: i64, total: i64) {
+        let mut totals = self
+            .totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = totals.entry(budget.to_string()).or_insert((window, 0));
+        if entry.0 < window {
+            *entry = (window, total);
+        } else if entry.0 == window {
+            entry.1 = entry.1.max(total);
+        }
+    }
+
+    fn add(&self, budget: &str, window: i64, nanos: i64) {
+        let mut totals = self
+            .totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = totals.entry(budget.to_string()).or_insert((window, 0));
+        if entry.0 < window {
+            *entry = (window, 0);
+        }
+        if entry.0 == window {
+            entry.1 = entry.1.saturating_add(nanos);
+        }
+    }
+}
+
+pub struct Governor {
+    store: Store,
+    counters: Counters,
+    writer: SpendWriter,
+    settings: GovernorSettings,
+    policies: RwLock<Arc<Policies>>,
+    spent: SpendMirror,
+}
+
+/// A budget counter's key in the shared counters.
+fn budget_key(id: &str) -> String {
+    format!("budget:{id}")
+}
+
+/// How long a budget window's counter outlives the window.
+fn window_ttl(window: &Window) -> u64 {
+    u64::try_from(window.end - window.start).unwrap_or(0) + 86_400
+}
+
+impl Governor {
+    /// Loads the records, seeds the budget mirror (and the shared counters) from the
+    /// spend the store has persisted for the current windows, and starts the background
+    /// refreshes.
+    pub async fn start(
+        store: Store,
+        counters: Counters,
+        writer: SpendWriter,
+        settings: GovernorSettings,
+    ) -> Result<Arc<Governor>, StoreError> {
+        let policies = Policies::load(&store).await?;
+        let governor = Arc::new(Governor {
+            store,
+            counters,
+            writer,
+            settings,
+            policies: RwLock::new(Arc::new(policies)),
+            spent: SpendMirror::default(),
+        });
+        governor.seed_spend().await?;
+        let weak = Arc::downgrade(&governor);
+        let refresh = governor.settings.refresh;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(refresh);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(governor) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(err) = governor.reload().await {
+                    tracing::warn!(error = %err, "could not re-read governance records; keeping the last ones");
+                }
+                governor.sync_spend().await;
+            }
+        });
+        Ok(governor)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.settings.clock.now()
+    }
+
+    pub fn writer(&self) -> &SpendWriter {
+        &self.writer
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Re-reads every record now (after an admin API change, say).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let policies = Policies::load(&self.store).await?;
+        *self
+            .policies
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(policies);
+        Ok(())
+    }
+
+    fn policies(&self) -> Arc<Policies> {
+        Arc::clone(
+            &self
+                .policies
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// The current window of every budget, with its rule.
+    fn windows(&self, policies: &Policies, now: i64) -> Vec<(BudgetRule, Window)> {
+        policies
+            .budgets
+            .values()
+            .flatten()
+            .map(|rule| {
+                let window = rule.period.window(rule.alignment, rule.anchor, now);
+                (rule.clone(), window)
+            })
+            .collect()
+    }
+
+    /// Seeds each budget's current window from the spend persisted in the store, so a
+    /// restart forgets nothing that was flushed.
+    async fn seed_spend(&self) -> Result<(), StoreError> {
+        let now = self.now();
+        for (rule, window) in self.windows(&self.policies(), now) {
+            let persisted = self.store.budget_spent(&rule.id, window.start).await?;
+            let total = self
+                .counters
+                .spend_seed(
+                    &budget_key(&rule.id),
+                    window.start,
+                    window_ttl(&window),
+                    persisted,
+                )
+                .await
+                .unwrap_or(persisted);
+            self.spent.raise(&rule.id, window.start, total);
+        }
+        Ok(())
+    }
+
+    /// Pulls other instances' spend from the shared counters into the mirror.
+    async fn sync_spend(&self) {
+        if matches!(self.counters, Counters::Memory(_)) {
+            return;
+        }
+        let now = self.now();
+        for (rule, window) in self.windows(&self.policies(), now) {
+            if let Ok(total) = self
+                .counters
+                .spend_get(&budget_key(&rule.id), window.start)
+                .await
+            {
+                self.spent.raise(&rule.id, window.start, total);
+            }
+        }
+    }
+
+    /// Runs `sync_spend` now (tests and the admin API's spend views).
+    pub async fn sync_spend_now(&self) {
+        self.sync_spend().await;
+    }
+
+    /// Who is calling: a virtual key from one of the request's credentials, or nobody
+    /// (allowed only when keys are not required). A credential that is not a virtual
+    /// key (a provider key a client sends by habit) counts as none.
+    pub fn authenticate(&self, credential: Option<&str>) -> Result<Option<Caller>, Refusal> {
+        let Some(credential) = credential.filter(|credential| is_virtual_key(credential)) else {
+            return if self.settings.require_keys {
+                Err(Refusal::KeyRequired)
+            } else {
+                Ok(None)
+            };
+        };
+        let Some(hasher) = &self.settings.hasher else {
+            return Err(Refusal::UnknownKey);
+        };
+        let policies = self.policies();
+        let key = policies
+            .keys
+            .get(&hasher.hash(credential))
+            .cloned()
+            .ok_or(Refusal::UnknownKey)?;
+        if key.disabled {
+            return Err(Refusal::KeyDisabled(key.id.clone()));
+        }
+        if key.expires_at.is_some_and(|expires| expires <= self.now()) {
+            return Err(Refusal::KeyExpired(key.id.clone()));
+        }
+        if let Some(team) = &key.team
+            && policies
+                .teams
+                .get(team)
+                .is_some_and(|(_, disabled)| *disabled)
+        {
+            return Err(Refusal::OwnerDisabled {
+                level: "team",
+                owner: team.clone(),
+            });
+        }
+        if let Some(customer) = &key.customer
+            && policies.customers.get(customer).copied().unwrap_or(false)
+        {
+            return Err(Refusal::OwnerDisabled {
+                level: "customer",
+                owner: customer.clone(),
+            });
+        }
+        Ok(Some(Caller { key }))
+    }
+
+    /// Whether every budget of `provider` is still open now: a spent one takes the
+    /// provider's route targets out until its period resets.
+    pub fn provider_spent(&self, provider: &str) -> bool {
+        let policies = self.policies();
+        let now = self.now();
+        policies
+            .budgets(Level::Provider, provider)
+            .iter()
+            .any(|rule| self.exceeded(rule, now).is_some())
+    }
+
+    /// The refusal a request for `provider` alone gets while one of its budgets is spent.
+    pub fn provider_refusal(&self, provider: &str) -> Option<Refusal> {
+        let policies = self.policies();
+        let now = self.now();
+        policies
+            .budgets(Level::Provider, provider)
+            .iter()
+            .find_map(|rule| {
+                self.exceeded(rule, now)
+                    .map(|(spent, window)| budget_refusal(rule, spent, window))
+            })
+    }
+
+    /// `Some(spent)` when `rule`'s current window is spent at `now`.
+    fn exceeded(&self, rule: &BudgetRule, now: i64) -> Option<(i64, Window)> {
+        let window = rule.period.window(rule.alignment, rule.anchor, now);
+        let spent = self.spent.get(&rule.id, window.start);
+        (spent >= rule.limit_nanos).then_some((spent, window))
+    }
+
+    /// Budgets, rate limits and concurrency on the caller's chain, in that order; nothing
+    /// is consumed unless everything passes. `estimate` gives the request's tokens (input
+    /// plus the expected output) and is only called when a token limit applies.
+    pub async fn admit(
+        &self,
+        caller: Option<&Caller>,
+        estimate: impl FnOnce() -> u64,
+    ) -> Result<Admission, Refusal> {
+        let now = self.now();
+        let policies = self.policies();
+        let chain: Vec<(Level, String)> = caller
+            .map(|caller| {
+                caller
+                    .chain()
+                    .map(|(level, owner)| (level, owner.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut budgets = Vec::new();
+        for (level, owner) in &chain {
+            for rule in policies.budgets(*level, owner) {
+                if let Some((spent, window)) = self.exceeded(rule, now) {
+                    return Err(budget_refusal(rule, spent, window));
+                }
+                budgets.push(rule.clone());
+            }
+        }
+        let mut admission = Admission {
+            governor: None,
+            caller: caller.cloned(),
+            budgets,
+            tokens: Vec::new(),
+            estimate: 0,
+            ticket: None,
+            started: now,
+        };
+        // Rate limits: one all-or-nothing call across the chain.
+        let mut names = Vec::new();
+        let mut requests = Vec::new();
+        let mut concurrent = Vec::new();
+        let mut estimated = None;
+        let mut estimate = Some(estimate);
+        for (level, owner) in &chain {
+            for rule in policies.limits(*level, owner) {
+                if let Some(limit) = rule.requests {
+                    names.push((*level, owner.clone(), "requests", rule.window_ms, limit));
+                    requests.push((format!("{}:req", rule.id), limit, rule.window_ms, 1));
+                }
+                if let Some(limit) = rule.tokens {
+                    let amount = *estimated.get_or_insert_with(|| {
+                        estimate.take().map_or(1, |estimate| estimate().max(1))
+                    });
+                    names.push((*level, owner.clone(), "tokens", rule.window_ms, limit));
+                    let key = format!("{}:tok", rule.id);
+                    admission.tokens.push((key.clone(), rule.window_ms));
+                    requests.push((key, limit, rule.window_ms, amount));
+                }
+                if let Some(limit) = rule.concurrent {
+                    concurrent.push((
+                        level_owner(*level, owner),
+                        format!("{}:conc", rule.id),
+                        limit,
+                    ));
+                }
+            }
+        }
+        admission.estimate = estimated.unwrap_or(0);
+        if !requests.is_empty() {
+            let asks: Vec<RateRequest<'_>> = requests
+                .iter()
+                .map(|(key, limit, window_ms, amount)| RateRequest {
+                    key,
+                    limit: *limit,
+                    window_ms: *window_ms,
+                    amount: *amount,
+                })
+                .collect();
+            match self.counters.rate_acquire(&asks).await {
+                Ok(Ok(())) => {}
+                Ok(Err(denied)) => {
+                    let (level, owner, unit, window_ms, limit) = names
+                        .get(denied.index)
+                        .cloned()
+                        .unwrap_or((Level::Key, String::new(), "requests", 60_000, denied.limit));
+                    return Err(Refusal::RateLimited {
+                        level: config_records::level_name(level),
+                        owner,
+                        unit,
+                        limit,
+                        remaining: denied.remaining,
+                        window: window_text(window_ms),
+                        retry_after_ms: denied.retry_after_ms,
+                        reset_ms: denied.reset_ms,
+                    });
+                }
+                // The counters are down: serve rather than refuse everyone (fail open);
+                // the outage is logged.
+                Err(err) => {
+                    tracing::warn!(error = %err, "rate-limit counters unavailable; admitting without them");
+                    admission.tokens.clear();
+                }
+            }
+        }
+        if !concurrent.is_empty() {
+            let leases: Vec<(&str, u64)> = concurrent
+                .iter()
+                .map(|(_, key, limit)| (key.as_str(), *limit))
+                .collect();
+            // A lease outlives any request; a crashed instance's leases expire.
+            match self
+                .counters
+                .in_flight_acquire(&leases, 15 * 60 * 1000)
+                .await
+            {
+                Ok(Ok(ticket)) => admission.ticket = Some(ticket),
+                Ok(Err(denied)) => {
+                    let ((level, owner), _, limit) = concurrent
+                        .get(denied.index)
+                        .cloned()
+                        .unwrap_or(((Level::Key, String::new()), String::new(), 0));
+                    self.refund_tokens(&admission);
+                    return Err(Refusal::RateLimited {
+                        level: config_records::level_name(level),
+                        owner,
+                        unit: "concurrent requests",
+                        limit,
+                        remaining: 0,
+                        window: "moment".to_string(),
+                        retry_after_ms: 1000,
+                        reset_ms: 1000,
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "concurrency counters unavailable; admitting without them");
+                }
+            }
+        }
+        Ok(admission)
+    }
+
+    /// Gives back the tokens an admission reserved (it was refused later).
+    fn refund_tokens(&self, admission: &Admission) {
+        if admission.tokens.is_empty() || admission.estimate == 0 {
+            return;
+        }
+        let counters = self.counters.clone();
+        let tokens = admission.tokens.clone();
+        let refund = -i64::try_from(admission.estimate).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            for (key, window_ms) in tokens {
+                let _ = counters.rate_adjust(&key, window_ms, refund).await;
+            }
+        });
+    }
+
+    /// Charges a finished call: its cost at `provider`'s price for `model`, to every
+    /// budget on the chain and the provider's own; the ledger row; the token counters
+    /// corrected to the reported usage. `usage` is `None` when the provider reported
+    /// none (the input estimate is charged then).
+    fn settle(&self, admission: &mut Admission, provider: &str, model: &str, usage: Option<Usage>) {
+        let usage = usage.unwrap_or(Usage {
+            input_tokens: admission.estimate,
+            ..Usage::default()
+        });
+        let price = self.settings.pricing.lookup(None, model);
+        if price.is_none() {
+            tracing::debug!(
+                model,
+                "no price for this model; its spend is counted as zero"
+            );
+        }
+        let charged = price.map_or(Nanodollars::ZERO, |price| cost(price, &usage));
+        let now = admission.started;
+        let policies = self.policies();
+        let mut budgets: Vec<BudgetRule> = std::mem::take(&mut admission.budgets);
+        budgets.extend(policies.budgets(Level::Provider, provider).iter().cloned());
+        let windows: Vec<(String, Window)> = budgets
+            .iter()
+            .map(|rule| {
+                (
+                    rule.id.clone(),
+                    rule.period.window(rule.alignment, rule.anchor, now),
+                )
+            })
+            .collect();
+        for (id, window) in &windows {
+            self.spent.add(id, window.start, charged.0);
+        }
+        let key = admission.caller.as_ref().map(|caller| &caller.key);
+        self.writer.record(SpendEvent {
+            key_id: key.map(|key| key.id.clone()),
+            team_id: key.and_then(|key| key.team.clone()),
+            customer_id: key.and_then(|key| key.customer.clone()),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            day: utc_day(now),
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+            cached: usage.cached_input_tokens,
+            cost_nanos: charged.0,
+            saved_nanos: 0,
+            budget_ids: windows
+                .iter()
+                .map(|(id, window)| (id.clone(), window.start))
+                .collect(),
+        });
+        let counters = self.counters.clone();
+        let tokens = std::mem::take(&mut admission.tokens);
+        let correction = i64::try_from(usage.total_tokens()).unwrap_or(i64::MAX)
+            - i64::try_from(admission.estimate).unwrap_or(0);
+        let shared = !matches!(counters, Counters::Memory(_));
+        if charged.0 == 0 && tokens.is_empty() {
+            return;
+        }
+        // Memory counters need nothing for budgets (the mirror is their truth); shared
+        // ones get the spend so other instances see it.
+        tokio::spawn(async move {
+            if shared && charged.0 > 0 {
+                for (id, window) in windows {
+                    let _ = counters
+                        .spend_add(
+                            &budget_key(&id),
+                            window.start,
+                            window_ttl(&window),
+                            charged.0,
+                        )
+                        .await;
+                }
+            }
+            if correction != 0 {
+                for (key, window_ms) in tokens {
+                    let _ = counters.rate_adjust(&key, window_ms, correction).await;
+                }
+            }
+        });
+    }
+}
+
+fn level_owner(level: Level, owner: &str) -> (Level, String) {
+    (level, owner.to_string())
+}
+
+/// A call admitted by the governor, until it is settled. Dropped unsettled (refused
+/// before any provider answered), it only gives its concurrency lease back.
+pub struct Admission {
+    governor: Option<Arc<Governor>>,
+    pub caller: Option<Caller>,
+    budgets: Vec<BudgetRule>,
+    /// Token counters to correct once the usage is known: (key, window).
+    tokens: Vec<(String, u64)>,
+    /// The tokens reserved before the call.
+    estimate: u64,
+    ticket: Option<InFlightTicket>,
+    started: i64,
+}
+
+impl Admission {
+    /// Binds the admission to its governor so that it can settle and release itself.
+    pub fn bind(mut self, governor: &Arc<Governor>) -> Self {
+        self.governor = Some(Arc::clone(governor));
+        self
+    }
+
+    /// Charges the call (once); see [`Governor::settle`].
+    pub fn settle(&mut self, provider: &str, model: &str, usage: Option<Usage>) {
+        if let Some(governor) = self.governor.take() {
+            governor.settle(self, provider, model, usage);
+            self.release(&governor);
+        }
+    }
+
+    fn release(&mut self, governor: &Governor) {
+        if let Some(ticket) = self.ticket.take() {
+            let counters = governor.counters.clone();
+            tokio::spawn(async move {
+                let _ = counters.in_flight_release(ticket).await;
+            });
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(governor) = self.governor.take() {
+            self.release(&governor);
+            governor.refund_tokens(self);
+        }
+    }
+}
+
+fn budget_refusal(rule: &BudgetRule, spent: i64, window: Window) -> Refusal {
+    Refusal::BudgetExceeded {
+        level: config_records::level_name(rule.level),
+        owner: rule.owner.clone(),
+        limit: Nanodollars(rule.limit_nanos),
+        spent: Nanodollars(spent),
+        period: period_name(rule.period),
+        resets_at: window.end,
+        resets: rfc3339(window.end),
+    }
+}
+
+fn period_name(period: Period) -> &'static str {
+    match period {
+        Period::Minute => "minute",
+        Period::Hour => "hour",
+        Period::Day => "day",
+        Period::Week => "week",
+        Period::Month => "month",
+        Period::Year => "year",
+    }
+}
+
+fn window_text(window_ms: u64) -> String {
+    match window_ms {
+        60_000 => "minute".to_string(),
+        3_600_000 => "hour".to_string(),
+        1_000 => "second".to_string(),
+        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        ms => format!("{ms} ms"),
+    }
+}
+
+/// `2026-11-27T00:00:00Z` for unix seconds.
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
+/// `2026-11-27` for unix seconds (the ledger's day).
+fn utc_day(unix: i64) -> String {
+    let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
+    format!("{year:04}-{month:02}-{day:02}")
+}

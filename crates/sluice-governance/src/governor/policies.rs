@@ -1,0 +1,157 @@
+//! A snapshot of every governance record the request path reads: keys by hash, teams,
+//! customers, budgets and limits by owner. Loaded whole from the store (the tables are
+//! small) and swapped atomically, so a request reads plain maps without touching the
+//! database.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_core::period::{Alignment, Period};
+use sluice_store::sql::{Budget, Level, RateLimit, VirtualKey};
+use sluice_store::{Store, StoreError};
+
+/// A virtual key as the request path needs it.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub id: String,
+    pub team: Option<String>,
+    pub customer: Option<String>,
+    pub disabled: bool,
+    pub expires_at: Option<i64>,
+    pub models: Option<Vec<String>>,
+    pub providers: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BudgetRule {
+    pub id: String,
+    pub level: Level,
+    pub owner: String,
+    pub limit_nanos: i64,
+    pub period: Period,
+    pub alignment: Alignment,
+    pub anchor: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LimitRule {
+    pub id: String,
+    pub requests: Option<u64>,
+    pub tokens: Option<u64>,
+    pub window_ms: u64,
+    pub concurrent: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Policies {
+    pub keys: HashMap<String, Arc<KeyEntry>>,
+    /// Team id → (its customer, disabled).
+    pub teams: HashMap<String, (Option<String>, bool)>,
+    /// Customer id → disabled.
+    pub customers: HashMap<String, bool>,
+    pub budgets: HashMap<(Level, String), Vec<BudgetRule>>,
+    pub limits: HashMap<(Level, String), Vec<LimitRule>>,
+}
+
+impl Policies {
+    pub async fn load(store: &Store) -> Result<Policies, StoreError> {
+        let mut policies = Policies::default();
+        for customer in store.list_customers().await? {
+            policies.customers.insert(customer.id, customer.disabled);
+        }
+        for team in store.list_teams(None).await? {
+            policies
+                .teams
+                .insert(team.id, (team.customer_id, team.disabled));
+        }
+        for key in store.list_keys(None, None).await? {
+            let entry = key_entry(key);
+            policies.keys.insert(entry.0, Arc::new(entry.1));
+        }
+        for budget in store.list_budgets(None).await? {
+            match budget_rule(&budget) {
+                Some(rule) => policies
+                    .budgets
+                    .entry((budget.level, budget.owner))
+                    .or_default()
+                    .push(rule),
+                None => tracing::warn!(
+                    budget = %budget.id,
+                    period = %budget.period,
+                    "budget has a period Sluice does not know; it is not enforced"
+                ),
+            }
+        }
+        for limit in store.list_rate_limits(None).await? {
+            let rule = limit_rule(&limit);
+            policies
+                .limits
+                .entry((limit.level, limit.owner))
+                .or_default()
+                .push(rule);
+        }
+        Ok(policies)
+    }
+
+    pub fn budgets(&self, level: Level, owner: &str) -> &[BudgetRule] {
+        // A tuple key needs an owned String to look up; levels are few, so scan instead of
+        // allocating per request.
+        self.budgets
+            .iter()
+            .find(|((l, o), _)| *l == level && o == owner)
+            .map_or(&[], |(_, rules)| rules.as_slice())
+    }
+
+    pub fn limits(&self, level: Level, owner: &str) -> &[LimitRule] {
+        self.limits
+            .iter()
+            .find(|((l, o), _)| *l == level && o == owner)
+            .map_or(&[], |(_, rules)| rules.as_slice())
+    }
+}
+
+fn key_entry(key: VirtualKey) -> (String, KeyEntry) {
+    (
+        key.key_hash,
+        KeyEntry {
+            id: key.id,
+            team: key.team_id,
+            customer: key.customer_id,
+            disabled: key.disabled,
+            expires_at: key.expires_at,
+            models: key.allowed_models.filter(|models| !models.is_empty()),
+            providers: key
+                .allowed_providers
+                .filter(|providers| !providers.is_empty()),
+        },
+    )
+}
+
+fn budget_rule(budget: &Budget) -> Option<BudgetRule> {
+    Some(BudgetRule {
+        id: budget.id.clone(),
+        level: budget.level,
+        owner: budget.owner.clone(),
+        limit_nanos: budget.limit_nanos,
+        period: budget.period.parse().ok()?,
+        alignment: match budget.alignment {
+            sluice_store::sql::Alignment::Calendar => Alignment::Calendar,
+            sluice_store::sql::Alignment::Rolling => Alignment::Rolling,
+        },
+        anchor: budget.anchor,
+    })
+}
+
+fn limit_rule(limit: &RateLimit) -> LimitRule {
+    let positive = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok());
+    LimitRule {
+        id: limit.id.clone(),
+        requests: positive(limit.requests),
+        tokens: positive(limit.tokens),
+        window_ms: u64::try_from(limit.window_secs)
+            .unwrap_or(60)
+            .saturating_mul(1000)
+            .max(1),
+        concurrent: positive(limit.concurrent),
+    }
+}
