@@ -66,6 +66,8 @@ pub struct Gateway {
     default_retry: RetryConfig,
     /// Virtual keys, budgets and limits, when the config uses them.
     governor: Option<Arc<Governor>>,
+    /// The admin API's state, when `governance.admin_token` is set.
+    pub(crate) admin: Option<Arc<crate::admin_api::AdminState>>,
     pub(crate) max_body_bytes: usize,
     /// `GET /v1/models`, rendered once in each dialect.
     pub(crate) models: models::ModelLists,
@@ -162,7 +164,7 @@ impl Gateway {
         config: &Config,
         options: GatewayOptions,
     ) -> Result<Arc<Gateway>, GatewayError> {
-        let governor = match governance_setup::start(config, options.clock).await {
+        let (governor, admin) = match governance_setup::start(config, options.clock).await {
             Ok(started) => started,
             Err(message) => return Err(GatewayError::Governance(message)),
         };
@@ -310,6 +312,7 @@ impl Gateway {
             health,
             default_retry: RetryConfig::default(),
             governor,
+            admin,
             max_body_bytes: config.server.max_body_bytes,
             models,
             registry,

@@ -12,6 +12,8 @@ use sluice_governance::keys::KeyHasher;
 use sluice_governance::pricing::PriceTable;
 use sluice_store::{Counters, SpendWriter, Store};
 
+use crate::admin_api::AdminState;
+
 /// The store used when governance needs one and the config names none.
 pub const DEFAULT_STORE_URL: &str = "sqlite://sluice.db";
 /// How often aggregated spend is written to the store: a crash loses at most this much.
@@ -48,12 +50,12 @@ pub(crate) fn hasher(config: &Config) -> Option<KeyHasher> {
         .map(|secret| KeyHasher::new(secret.expose().as_bytes()))
 }
 
-pub(crate) async fn start(
-    config: &Config,
-    clock: Option<Clock>,
-) -> Result<Option<Arc<Governor>>, String> {
+/// The governor, and the admin API's state when an admin token is set.
+pub(crate) type Started = (Option<Arc<Governor>>, Option<Arc<AdminState>>);
+
+pub(crate) async fn start(config: &Config, clock: Option<Clock>) -> Result<Started, String> {
     if !active(config) {
-        return Ok(None);
+        return Ok((None, None));
     }
     let url = config
         .store
@@ -79,6 +81,14 @@ pub(crate) async fn start(
         None => Counters::memory(),
     };
     let writer = SpendWriter::start(store.clone(), FLUSH_INTERVAL);
+    let admin = match (&config.governance.value.admin_token, hasher(config)) {
+        (Some(token), Some(key_hasher)) => Some(Arc::new(AdminState {
+            store: store.clone(),
+            admin_token: token.clone(),
+            key_hasher,
+        })),
+        _ => None,
+    };
     // The tokenizer's tables take a moment to build: not on the first request.
     tokio::task::spawn_blocking(sluice_governance::tokens::warm_up);
     let settings = GovernorSettings {
@@ -92,5 +102,5 @@ pub(crate) async fn start(
     let governor = Governor::start(store, counters, writer, settings)
         .await
         .map_err(|err| err.to_string())?;
-    Ok(Some(governor))
+    Ok((Some(governor), admin))
 }

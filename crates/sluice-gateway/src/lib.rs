@@ -6,6 +6,7 @@
 //! recorded along the way. `gateway` holds the immutable state built from the config.
 
 mod admin;
+mod admin_api;
 mod body;
 mod endpoint;
 mod gateway;
@@ -21,6 +22,7 @@ mod response;
 mod server;
 mod usage;
 
+pub use admin_api::{AdminState, ROUTES as ADMIN_ROUTES, admin_router};
 pub use endpoint::Endpoint;
 pub use gateway::{Candidates, Gateway, GatewayError, GatewayOptions, Resolution, ResolvedModel};
 pub use governance_setup::DEFAULT_STORE_URL;

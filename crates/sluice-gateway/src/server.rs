@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -28,7 +29,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/messages", post(proxy::messages))
         .route("/v1/messages/count_tokens", post(proxy::count_tokens))
         .route("/v1/models", get(models));
-    Router::new()
+    let router = Router::new()
         .merge(api.clone())
         .nest("/anthropic", api)
         .route("/health", get(health))
@@ -36,7 +37,37 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(gateway)
+        .with_state(Arc::clone(&gateway));
+    match gateway.admin.clone() {
+        Some(admin) => {
+            let governor = gateway.governor().cloned();
+            router.merge(crate::admin_router(admin).layer(middleware::from_fn(
+                move |request: Request, next: Next| {
+                    reload_after_change(governor.clone(), request, next)
+                },
+            )))
+        }
+        None => router,
+    }
+}
+
+/// A change through the admin API reaches this instance's request path at once (other
+/// instances re-read the store within a second).
+async fn reload_after_change(
+    governor: Option<Arc<sluice_governance::governor::Governor>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let changes = request.method() != http::Method::GET;
+    let response = next.run(request).await;
+    if changes
+        && response.status().is_success()
+        && let Some(governor) = governor
+        && let Err(err) = governor.reload().await
+    {
+        tracing::warn!(error = %err, "could not re-read governance records after a change");
+    }
+    response
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
@@ -104,7 +135,13 @@ async fn health() -> Response {
     json(bytes::Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
-async fn admin_routes(State(gateway): State<Arc<Gateway>>) -> Response {
+/// Read-only, and open unless an admin token is configured (then it needs the token).
+async fn admin_routes(State(gateway): State<Arc<Gateway>>, headers: http::HeaderMap) -> Response {
+    if let Some(admin) = &gateway.admin
+        && !crate::admin_api::auth::is_admin(admin, &headers)
+    {
+        return crate::admin_api::error::AdminError::unauthorized().into_response();
+    }
     json(bytes::Bytes::from(crate::admin::routes_json(&gateway)))
 }
 

@@ -387,10 +387,7 @@ async fn a_spent_provider_budget_shifts_traffic_to_the_other_target_until_the_re
             break;
         }
     }
-    assert!(
-        (1..10).contains(&served_by_a),
-        "a served {served_by_a}"
-    );
+    assert!((1..10).contains(&served_by_a), "a served {served_by_a}");
     let traced = post_with(
         &gateway.url("/v1/chat/completions"),
         &[
@@ -484,4 +481,123 @@ async fn spend_reaches_the_ledger_by_key_and_model() {
         by_customer.first().map(|(group, _)| group.as_str()),
         Some("acme")
     );
+}
+
+/// Every log line of this test binary, from the moment the first test asks for it.
+fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(sink.clone()))
+            .try_init();
+        logs
+    })
+    .clone()
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn keys_and_budgets_made_through_the_admin_api_apply_at_once_and_no_key_is_logged() {
+    let logs = captured_logs();
+    let mock = start_mock(MockSettings::default()).await;
+    let admin_token = "admin-token-of-enough-length";
+    let yaml = format!(
+        "providers:\n{}{}",
+        provider_yaml("mock", &mock.base_url(), "sk-upstream-secret"),
+        governance(&format!(
+            "  require_keys: true\n  admin_token: {admin_token}\n"
+        ))
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let admin = format!("Bearer {admin_token}");
+    let json = ("content-type", "application/json");
+
+    // /admin/routes now needs the token too.
+    assert_eq!(get(&gateway.url("/admin/routes")).await.status, 401);
+    let created = post_with(
+        &gateway.url("/admin/keys"),
+        &[json, ("authorization", &admin)],
+        r#"{"id": "app", "name": "app"}"#,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let key = created.json()["key"]
+        .as_str()
+        .expect("the key, once")
+        .to_string();
+    let answer = ask(
+        &gateway,
+        Some(("authorization", &bearer(&key))),
+        "mock/gpt-4o-mini",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    let budget = post_with(
+        &gateway.url("/admin/budgets"),
+        &[json, ("authorization", &admin)],
+        r#"{"level": "key", "owner": "app", "limit_usd": 0.000001, "period": "1d"}"#,
+    )
+    .await;
+    assert_eq!(budget.status, 201, "{}", budget.text());
+    let spent = ask(
+        &gateway,
+        Some(("authorization", &bearer(&key))),
+        "mock/gpt-4o-mini",
+    )
+    .await;
+    assert_eq!(spent.status, 200, "the budget was open before this request");
+    let refused = ask(
+        &gateway,
+        Some(("authorization", &bearer(&key))),
+        "mock/gpt-4o-mini",
+    )
+    .await;
+    assert_eq!(refused.status, 402);
+
+    let disabled = post_with(
+        &gateway.url("/admin/keys/app/disable"),
+        &[("authorization", &admin)],
+        "",
+    )
+    .await;
+    assert_eq!(disabled.status, 200);
+    let refused = ask(
+        &gateway,
+        Some(("authorization", &bearer(&key))),
+        "mock/gpt-4o-mini",
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+
+    let logs = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
+    assert!(!logs.is_empty(), "nothing was captured");
+    for secret in [
+        key.as_str(),
+        KEY_A,
+        KEY_B,
+        KEY_C,
+        admin_token,
+        "sk-upstream-secret",
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
 }

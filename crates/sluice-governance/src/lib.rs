@@ -1,14 +1,16 @@
-//! Governance: pricing, spend, token estimates and budget periods.
+//! Governance: who may spend how much on what.
 //!
-//! The pure parts only — no I/O, no database, no clock. Everything here is a function
-//! of its arguments, so the gateway can call it on the hot path and tests can pin
-//! every figure:
+//! All but [`governor`] are pure — no I/O, no database, no clock — so the gateway can
+//! call them on the hot path and tests can pin every figure. The governor holds the
+//! state and talks to `sluice-store`.
 //!
 //! - [`money`]: [`Nanodollars`], exact integer money.
 //! - [`pricing`]: the shipped price list, operator overrides, lookup by model id.
 //! - [`spend`]: [`cost`] of a response's usage at a price.
 //! - [`period`]: budget periods and the window an instant falls in.
 //! - [`tokens`]: input/output token estimates before the upstream call.
+//! - [`keys`]: virtual keys: generation and the HMAC they are stored by.
+//! - [`governor`]: the request path's decisions: who calls, may it, what it cost.
 
 pub mod governor;
 pub mod keys;
@@ -17,6 +19,7 @@ pub mod pricing;
 pub mod spend;
 pub mod tokens;
 
+pub use keys::{GeneratedKey, KeyHasher, RandomError, is_virtual_key};
 pub use money::{MoneyError, Nanodollars};
 pub use pricing::{Price, PriceEntry, PriceTable, PricingError, Rate};
 /// Budget periods live in `sluice-core`, where the config parses them.

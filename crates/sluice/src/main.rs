@@ -1,4 +1,7 @@
-//! The `sluice` command: `serve` the gateway, run the `mock` provider, `check` a config.
+//! The `sluice` command: `serve` the gateway, run the `mock` provider, `check` a config,
+//! manage virtual `keys` through the admin API.
+
+mod keys;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -47,6 +50,8 @@ enum Command {
     },
     /// Validate a config file without serving; prints file:line and the problem.
     Check { file: String },
+    /// Create, list and disable virtual keys through a running gateway's admin API.
+    Keys(keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
             Command::Serve { config, listen } => serve(config, listen).await,
             Command::Mock { listen, settings } => mock(listen, settings).await,
             Command::Check { file } => check(&file),
+            Command::Keys(args) => keys::run(args).await,
         }
     });
     match result {
