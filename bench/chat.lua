@@ -34,6 +34,11 @@ function init(args)
          .. ',"messages":[{"role":"user","content":"Hello, how are you today?"}]}'
    else
       wrk.path = "/v1/chat/completions"
+      -- The governed targets need a virtual key; the others ignore it.
+      local key = os.getenv("SLUICE_BENCH_KEY")
+      if key then
+         wrk.headers["Authorization"] = "Bearer " .. key
+      end
       wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user",'
          .. '"content":"Hello, how are you today?"}],"max_tokens":16,"stream":' .. stream .. '}'
    end

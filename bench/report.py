@@ -13,7 +13,10 @@ import os
 import re
 import sys
 
-TARGET_ORDER = ["direct", "nginx", "sluice", "sluice-route", "direct-anthropic", "sluice-translated"]
+TARGET_ORDER = [
+    "direct", "nginx", "sluice", "sluice-route", "sluice-governed", "sluice-governed-redis",
+    "direct-anthropic", "sluice-translated",
+]
 # Each target's added latency is measured against the mock answering the same dialect.
 BASELINE = {"sluice-translated": "direct-anthropic"}
 
@@ -169,17 +172,24 @@ def main():
               f"{through:+.0f} µs = **{ratio}**")
     p("")
 
-    for c in concs:
-        plain, routed, direct = (runs.get((t, c)) for t in ("sluice", "sluice-route", "direct"))
-        if plain and routed and direct:
-            through = plain[1]["p50"] - direct[1]["p50"]
-            via_route = routed[1]["p50"] - direct[1]["p50"]
-            ratio = f"{via_route / through:.2f}x" if through > 0 else "—"
-            p(f"c={c}: added p50, three-target latency route {via_route:+.0f} µs vs single "
-              f"target {through:+.0f} µs = **{ratio}**")
-    p("")
+    # Each variant of the pass-through next to the plain one, as a ratio of added p50.
+    variants = [
+        ("sluice-route", "three-target latency route"),
+        ("sluice-governed", "governed (virtual key, budgets and limits at every level, embedded store)"),
+        ("sluice-governed-redis", "governed with Redis counters"),
+    ]
+    for target, label in variants:
+        for c in concs:
+            plain, variant, direct = (runs.get((t, c)) for t in ("sluice", target, "direct"))
+            if plain and variant and direct:
+                through = plain[1]["p50"] - direct[1]["p50"]
+                added = variant[1]["p50"] - direct[1]["p50"]
+                ratio = f"{added / through:.2f}x" if through > 0 else "—"
+                p(f"c={c}: added p50, {label} {added:+.0f} µs vs pass-through "
+                  f"{through:+.0f} µs = **{ratio}**")
+        p("")
 
-    for proxy in ("sluice", "sluice-route", "sluice-translated"):
+    for proxy in ("sluice", "sluice-route", "sluice-governed", "sluice-governed-redis", "sluice-translated"):
         ov_path = os.path.join(rdir, f"{proxy}-c1.overhead.txt")
         if not os.path.exists(ov_path):
             continue

@@ -18,7 +18,8 @@ DURATION=${DURATION:-10s}             # measured part of each run (wrk -d)
 WARMUP=${WARMUP:-2s}                  # unmeasured wrk run just before it
 OVERHEAD_DURATION=${OVERHEAD_DURATION:-$DURATION}  # dedicated x-sluice-overhead-us run
 CONCURRENCIES=${CONCURRENCIES:-"1 16 64"}
-TARGETS=${TARGETS:-"direct nginx sluice"}  # also: direct-anthropic sluice-translated sluice-route
+TARGETS=${TARGETS:-"direct nginx sluice"}  # also: direct-anthropic sluice-translated sluice-route sluice-governed sluice-governed-redis
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}   # for sluice-governed-redis
 STREAM=${STREAM:-0}                   # 1: every request asks for an SSE stream
 MOCK_PORT=${MOCK_PORT:-19090}
 NGINX_PORT=${NGINX_PORT:-19091}
@@ -29,6 +30,9 @@ SKIP_BUILD=${SKIP_BUILD:-0}           # 1: use the existing target/release/sluic
 SLUICE_BIN=${SLUICE_BIN:-$REPO_DIR/target/release/sluice}
 WRK_TIMEOUT=${WRK_TIMEOUT:-5s}
 
+# The virtual key of bench/sluice-governed.yaml, sent by every target (the others
+# ignore it), so every target gets the same request.
+export SLUICE_BENCH_KEY=sk-sluice-benchbenchbenchbenchbenchbenchbenchbe
 MODEL_DIRECT=gpt-4o-mini              # what the mock and nginx are asked for
 MODEL_SLUICE=bench/gpt-4o-mini        # provider "bench" in bench/sluice.yaml
 MODEL_ANTHROPIC=claude-bench          # the mock's Anthropic dialect, asked directly
@@ -178,11 +182,12 @@ start_nginx() {
     wait_port "$NGINX_PORT" "$PROXY_PID" nginx "$prefix/error.log"
 }
 
-start_sluice() {
-    local core=$1
+start_sluice() {   # core [config]
+    local core=$1 config=${2:-$BENCH_DIR/sluice.yaml}
     taskset -c "$core" env TOKIO_WORKER_THREADS=1 SLUICE_LOG=warn \
         MOCK_URL="http://127.0.0.1:$MOCK_PORT/v1" MOCK_ROOT="http://127.0.0.1:$MOCK_PORT" \
-        "$SLUICE_BIN" serve --config "$BENCH_DIR/sluice.yaml" \
+        BENCH_STORE="sqlite://$WORK/governed-$RANDOM.db" \
+        "$SLUICE_BIN" serve --config "$config" \
         --listen "127.0.0.1:$SLUICE_PORT" >"$WORK/sluice.log" 2>&1 &
     PROXY_PID=$!
     STARTED+=("$PROXY_PID")
@@ -245,6 +250,7 @@ check_200() {
     path=$(request_path "$dialect")
     code=$(curl -sS --max-time 5 -o "$WORK/check.body" -w '%{http_code}' \
         -H 'content-type: application/json' -H 'x-api-key: bench-key' \
+        -H "authorization: Bearer $SLUICE_BENCH_KEY" \
         -H 'anthropic-version: 2023-06-01' \
         -d "$(request_body "$model" "$dialect")" \
         "$url$path") || code="curl-failed"
@@ -327,6 +333,16 @@ bench_one() {
             start_sluice "$proxy_core"; url=http://127.0.0.1:$SLUICE_PORT; model=$MODEL_TRANSLATED ;;
         sluice-route)
             start_sluice "$proxy_core"; url=http://127.0.0.1:$SLUICE_PORT; model=trio ;;
+        sluice-governed)
+            start_sluice "$proxy_core" "$BENCH_DIR/sluice-governed.yaml"
+            url=http://127.0.0.1:$SLUICE_PORT; model=$MODEL_SLUICE ;;
+        sluice-governed-redis)
+            # The same config with its counters in Redis, under a prefix of this run.
+            { cat "$BENCH_DIR/sluice-governed.yaml"
+              echo "redis: {url: \"$REDIS_URL\", prefix: \"sluice-bench-$$-$RANDOM:\"}"
+            } >"$WORK/sluice-governed-redis.yaml"
+            start_sluice "$proxy_core" "$WORK/sluice-governed-redis.yaml"
+            url=http://127.0.0.1:$SLUICE_PORT; model=$MODEL_SLUICE ;;
         *) die "unknown target $target" ;;
     esac
     check_200 "$target" "$url" "$model" "$dialect"

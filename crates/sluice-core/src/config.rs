@@ -254,9 +254,6 @@ pub struct ProviderConfig {
     /// the period resets (budget-aware routing).
     #[serde(default)]
     pub budgets: Vec<BudgetConfig>,
-    /// Rate limits on this provider across every caller.
-    #[serde(default)]
-    pub limits: LimitsConfig,
 }
 
 /// A cheap request sent to a provider on an interval, so that a dead provider is taken out
@@ -338,7 +335,6 @@ impl ProviderConfig {
             entra: None,
             health_check: None,
             budgets: Vec::new(),
-            limits: LimitsConfig::default(),
         }
     }
 
@@ -878,7 +874,7 @@ fn validate_provider(name: &str, provider: &ProviderConfig) -> Result<(), String
     validate_policies(
         &format!("provider `{name}`"),
         &provider.budgets,
-        &provider.limits,
+        &LimitsConfig::default(),
     )?;
     if let Some(check) = &provider.health_check
         && (check.model.is_empty()

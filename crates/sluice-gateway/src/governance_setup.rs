@@ -35,10 +35,7 @@ pub fn active(config: &Config) -> bool {
             .teams
             .values()
             .any(|t| !t.budgets.is_empty() || !t.limits.is_empty())
-        || config
-            .providers
-            .values()
-            .any(|p| !p.budgets.is_empty() || !p.limits.is_empty())
+        || config.providers.values().any(|p| !p.budgets.is_empty())
 }
 
 pub(crate) fn hasher(config: &Config) -> Option<KeyHasher> {

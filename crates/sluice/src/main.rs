@@ -131,13 +131,19 @@ async fn serve(config_path: Option<String>, listen: Option<SocketAddr>) -> Resul
     }
     tracing::info!(address = %local, config = config_path.as_deref().unwrap_or("(none: environment defaults)"), "sluice is serving");
     sluice_gateway::serve(
-        gateway,
+        std::sync::Arc::clone(&gateway),
         listener,
         shutdown_signal(),
         config.server.shutdown_grace.get(),
     )
     .await
     .map_err(|err| err.to_string())?;
+    // The spend of the last moments goes to the store before the process ends.
+    if let Some(governor) = gateway.governor()
+        && let Err(err) = governor.writer().flush().await
+    {
+        tracing::error!(error = %err, "could not write the last spend to the store");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -71,13 +71,15 @@ pub fn config_records(config: &Config, hasher: Option<&KeyHasher>, now: i64) -> 
             policies(&mut records, Level::Key, id, &key.budgets, &key.limits);
         }
     }
+    // Providers carry budgets only (their rate limits are the providers' own).
+    let no_limits = LimitsConfig::default();
     for (name, provider) in &config.providers {
         policies(
             &mut records,
             Level::Provider,
             name,
             &provider.budgets,
-            &provider.limits,
+            &no_limits,
         );
     }
     records

@@ -255,21 +255,24 @@ impl Governor {
         });
         governor.seed_spend().await?;
         let weak = Arc::downgrade(&governor);
-        let refresh = governor.settings.refresh;
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(refresh);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let Some(governor) = weak.upgrade() else {
-                    return;
-                };
+        tokio::spawn(every(
+            governor.settings.refresh,
+            weak.clone(),
+            |governor| async move {
                 if let Err(err) = governor.reload().await {
                     tracing::warn!(error = %err, "could not re-read governance records; keeping the last ones");
                 }
-                governor.sync_spend().await;
-            }
-        });
+            },
+        ));
+        if !matches!(governor.counters, Counters::Memory(_)) {
+            tokio::spawn(every(
+                governor.settings.sync_spend,
+                weak,
+                |governor| async move {
+                    governor.sync_spend().await;
+                },
+            ));
+        }
         Ok(governor)
     }
 
@@ -674,6 +677,24 @@ impl Governor {
                 }
             }
         });
+    }
+}
+
+/// Runs `work` every `period` while the governor lives.
+async fn every<F, Fut>(period: Duration, governor: std::sync::Weak<Governor>, work: F)
+where
+    F: Fn(Arc<Governor>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(governor) = governor.upgrade() else {
+            return;
+        };
+        work(governor).await;
     }
 }
 
