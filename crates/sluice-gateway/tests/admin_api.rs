@@ -570,7 +570,6 @@ async fn budgets_at_every_level() {
         ("team", "t"),
         ("key", "k"),
         ("provider", "openai"),
-        ("target", "chat/0"),
     ] {
         let b = admin
             .post("/admin/budgets", json!({"id": format!("b-{level}"), "level": level, "owner": owner, "limit_usd": 12.5, "period": "1M"}))
@@ -581,6 +580,11 @@ async fn budgets_at_every_level() {
         assert_eq!(b.json["alignment"], "calendar");
         assert_eq!(b.json["level"], level);
     }
+    // Route targets carry no budgets yet: refused rather than stored and ignored.
+    let target = admin
+        .post("/admin/budgets", json!({"level": "target", "owner": "chat/0", "limit_usd": 1, "period": "1d"}))
+        .await;
+    assert_eq!(target.status, StatusCode::BAD_REQUEST, "{}", target.text);
     let stored = admin.store.get_budget("b-team").await.expect("budget");
     assert_eq!(stored.limit_nanos, 12_500_000_000);
 
@@ -691,7 +695,7 @@ async fn budgets_at_every_level() {
 
     // Filters.
     let all = admin.get("/admin/budgets").await;
-    assert_eq!(all.json.as_array().map(Vec::len), Some(6));
+    assert_eq!(all.json.as_array().map(Vec::len), Some(5));
     let keys = admin.get("/admin/budgets?level=key").await;
     assert_eq!(keys.json.as_array().map(Vec::len), Some(2));
     let one = admin.get("/admin/budgets?level=team&owner=t").await;
@@ -776,12 +780,20 @@ async fn rate_limits() {
     let l2 = admin
         .post(
             "/admin/limits",
-            json!({"level": "provider", "owner": "openai", "concurrent": 8, "window": "30s"}),
+            json!({"level": "team", "owner": "t", "concurrent": 8, "window": "30s"}),
         )
         .await;
     assert_eq!(l2.status, StatusCode::CREATED, "{}", l2.text);
     assert!(l2.json["id"].as_str().expect("id").starts_with("lim_"));
     assert_eq!(l2.json["window_secs"], 30);
+    // A provider's rate limits are its own: the gateway enforces callers' limits only.
+    let provider = admin
+        .post(
+            "/admin/limits",
+            json!({"level": "provider", "owner": "openai", "requests": 8}),
+        )
+        .await;
+    assert_eq!(provider.status, StatusCode::BAD_REQUEST, "{}", provider.text);
 
     let cases = [
         (json!({"level": "team", "owner": "t"}), "requests"),

@@ -94,6 +94,27 @@ pub(crate) fn parse_level(text: &str) -> AdminResult<Level> {
     })
 }
 
+/// [`parse_level`], refusing the levels where the gateway does not enforce `what` yet, so
+/// that nothing is stored that would silently do nothing.
+pub(crate) fn parse_enforced_level(
+    text: &str,
+    enforced: &[Level],
+    what: &str,
+) -> AdminResult<Level> {
+    let level = parse_level(text)?;
+    if enforced.contains(&level) {
+        return Ok(level);
+    }
+    let names: Vec<&str> = enforced.iter().map(|level| level.as_str()).collect();
+    Err(AdminError::invalid(
+        "level",
+        format!(
+            "{what} are enforced at these levels: {}; `{text}` is not one of them",
+            names.join(", ")
+        ),
+    ))
+}
+
 fn parse_limit(usd: Usd) -> AdminResult<i64> {
     let nanos = match usd {
         Usd::Number(n) => {
@@ -175,7 +196,11 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<CreateBudget>,
 ) -> AdminResult<(StatusCode, Json<BudgetView>)> {
     let id = ids::chosen_or_new("id", body.id, "bud")?;
-    let level = parse_level(&body.level)?;
+    let level = parse_enforced_level(
+        &body.level,
+        &[Level::Customer, Level::Team, Level::Key, Level::Provider],
+        "Budgets",
+    )?;
     let limit_nanos = parse_limit(body.limit_usd)?;
     let period = parse_period(&body.period)?;
     let alignment = match &body.alignment {

@@ -11,7 +11,7 @@ use sluice_store::sql::{Level, RateLimit, RateLimitUpdate, Source};
 
 use super::AdminState;
 use super::body::{IdPath, JsonBody, QueryParams, double_option};
-use super::budgets::{OwnerFilter, owner_filter, parse_level, require_owner};
+use super::budgets::{OwnerFilter, owner_filter, parse_enforced_level, require_owner};
 use super::error::{AdminError, AdminResult};
 use super::ids;
 
@@ -111,7 +111,11 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<CreateLimit>,
 ) -> AdminResult<(StatusCode, Json<LimitView>)> {
     let id = ids::chosen_or_new("id", body.id, "lim")?;
-    let level = parse_level(&body.level)?;
+    let level = parse_enforced_level(
+        &body.level,
+        &[Level::Customer, Level::Team, Level::Key],
+        "Rate limits",
+    )?;
     if body.requests.is_none() && body.tokens.is_none() && body.concurrent.is_none() {
         return Err(AdminError::invalid("requests", NOTHING_LIMITED));
     }
