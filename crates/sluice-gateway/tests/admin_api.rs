@@ -582,7 +582,10 @@ async fn budgets_at_every_level() {
     }
     // Route targets carry no budgets yet: refused rather than stored and ignored.
     let target = admin
-        .post("/admin/budgets", json!({"level": "target", "owner": "chat/0", "limit_usd": 1, "period": "1d"}))
+        .post(
+            "/admin/budgets",
+            json!({"level": "target", "owner": "chat/0", "limit_usd": 1, "period": "1d"}),
+        )
         .await;
     assert_eq!(target.status, StatusCode::BAD_REQUEST, "{}", target.text);
     let stored = admin.store.get_budget("b-team").await.expect("budget");
@@ -793,7 +796,12 @@ async fn rate_limits() {
             json!({"level": "provider", "owner": "openai", "requests": 8}),
         )
         .await;
-    assert_eq!(provider.status, StatusCode::BAD_REQUEST, "{}", provider.text);
+    assert_eq!(
+        provider.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        provider.text
+    );
 
     let cases = [
         (json!({"level": "team", "owner": "t"}), "requests"),

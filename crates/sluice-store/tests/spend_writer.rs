@@ -1,37 +1,13 @@
 //! The spend writer: every test function runs on SQLite always and on PostgreSQL when
 //! `SLUICE_TEST_POSTGRES_URL` is set.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
 
 use sluice_store::sql::GroupBy;
 use sluice_store::{SpendEvent, SpendWriter, Store};
-
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::common::with_sqlite(|s| async move { super::$name(s).await }).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::common::with_postgres(
-                        concat!("postgres::", stringify!($name)),
-                        |s| async move { super::$name(s).await },
-                    )
-                    .await;
-                }
-            )+
-        }
-    };
-}
 
 both_backends!(
     records_aggregate_and_survive_a_flush,

@@ -1,6 +1,7 @@
 //! The SQL store: every test function runs on SQLite always and on PostgreSQL when
 //! `SLUICE_TEST_POSTGRES_URL` is set.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
@@ -11,32 +12,6 @@ use sluice_store::sql::{
     VirtualKey,
 };
 use sluice_store::{Store, StoreError};
-
-/// One `#[tokio::test]` per backend for each shared test function.
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    crate::common::with_sqlite(|s| async move { super::$name(s).await }).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    crate::common::with_postgres(
-                        concat!("postgres::", stringify!($name)),
-                        |s| async move { super::$name(s).await },
-                    )
-                    .await;
-                }
-            )+
-        }
-    };
-}
 
 both_backends!(
     customers_crud,

@@ -452,13 +452,8 @@ impl Governor {
     ) -> Result<Admission, Refusal> {
         let now = self.now();
         let policies = self.policies();
-        let chain: Vec<(Level, String)> = caller
-            .map(|caller| {
-                caller
-                    .chain()
-                    .map(|(level, owner)| (level, owner.to_string()))
-                    .collect()
-            })
+        let chain: Vec<(Level, &str)> = caller
+            .map(|caller| caller.chain().collect())
             .unwrap_or_default();
         let mut budgets = Vec::new();
         for (level, owner) in &chain {
@@ -478,106 +473,128 @@ impl Governor {
             ticket: None,
             started: now,
         };
-        // Rate limits: one all-or-nothing call across the chain.
+        // Rate limits: one all-or-nothing call across the chain; concurrency leases at
+        // the same time (one round trip to Redis, not two).
         let mut names = Vec::new();
-        let mut requests = Vec::new();
-        let mut concurrent = Vec::new();
+        let mut asks: Vec<RateRequest<'_>> = Vec::new();
+        let mut leases: Vec<(&str, u64)> = Vec::new();
+        let mut lease_owners = Vec::new();
         let mut estimated = None;
         let mut estimate = Some(estimate);
-        for (level, owner) in &chain {
-            for rule in policies.limits(*level, owner) {
+        for &(level, owner) in &chain {
+            for rule in policies.limits(level, owner) {
                 if let Some(limit) = rule.requests {
-                    names.push((*level, owner.clone(), "requests", rule.window_ms, limit));
-                    requests.push((format!("{}:req", rule.id), limit, rule.window_ms, 1));
+                    names.push((level, owner, "requests", rule.window_ms, limit));
+                    asks.push(RateRequest {
+                        key: &rule.requests_key,
+                        limit,
+                        window_ms: rule.window_ms,
+                        amount: 1,
+                    });
                 }
                 if let Some(limit) = rule.tokens {
                     let amount = *estimated.get_or_insert_with(|| {
                         estimate.take().map_or(1, |estimate| estimate().max(1))
                     });
-                    names.push((*level, owner.clone(), "tokens", rule.window_ms, limit));
-                    let key = format!("{}:tok", rule.id);
-                    admission.tokens.push((key.clone(), rule.window_ms));
-                    requests.push((key, limit, rule.window_ms, amount));
+                    names.push((level, owner, "tokens", rule.window_ms, limit));
+                    admission
+                        .tokens
+                        .push((rule.tokens_key.clone(), rule.window_ms));
+                    asks.push(RateRequest {
+                        key: &rule.tokens_key,
+                        limit,
+                        window_ms: rule.window_ms,
+                        amount,
+                    });
                 }
                 if let Some(limit) = rule.concurrent {
-                    concurrent.push((
-                        level_owner(*level, owner),
-                        format!("{}:conc", rule.id),
-                        limit,
-                    ));
+                    leases.push((&rule.concurrent_key, limit));
+                    lease_owners.push((level, owner, limit));
                 }
             }
         }
         admission.estimate = estimated.unwrap_or(0);
-        if !requests.is_empty() {
-            let asks: Vec<RateRequest<'_>> = requests
-                .iter()
-                .map(|(key, limit, window_ms, amount)| RateRequest {
-                    key,
-                    limit: *limit,
-                    window_ms: *window_ms,
-                    amount: *amount,
-                })
-                .collect();
-            match self.counters.rate_acquire(&asks).await {
-                Ok(Ok(())) => {}
-                Ok(Err(denied)) => {
-                    let (level, owner, unit, window_ms, limit) = names
+        // A lease outlives any request; a crashed instance's leases expire.
+        const LEASE_TTL_MS: u64 = 15 * 60 * 1000;
+        let rates = async {
+            if asks.is_empty() {
+                Ok(Ok(()))
+            } else {
+                self.counters.rate_acquire(&asks).await
+            }
+        };
+        let concurrency = async {
+            if leases.is_empty() {
+                Ok(Ok(None))
+            } else {
+                self.counters
+                    .in_flight_acquire(&leases, LEASE_TTL_MS)
+                    .await
+                    .map(|decided| decided.map(Some))
+            }
+        };
+        let (rates, concurrency) = tokio::join!(rates, concurrency);
+        let nobody = "";
+        // The leases first: kept on success, given back if the rates refuse.
+        let mut refused = None;
+        match concurrency {
+            Ok(Ok(ticket)) => admission.ticket = ticket,
+            Ok(Err(denied)) => {
+                let (level, owner, limit) =
+                    lease_owners
                         .get(denied.index)
-                        .cloned()
-                        .unwrap_or((Level::Key, String::new(), "requests", 60_000, denied.limit));
-                    return Err(Refusal::RateLimited {
-                        level: config_records::level_name(level),
-                        owner,
-                        unit,
-                        limit,
-                        remaining: denied.remaining,
-                        window: window_text(window_ms),
-                        retry_after_ms: denied.retry_after_ms,
-                        reset_ms: denied.reset_ms,
-                    });
-                }
-                // The counters are down: serve rather than refuse everyone (fail open);
-                // the outage is logged.
-                Err(err) => {
-                    tracing::warn!(error = %err, "rate-limit counters unavailable; admitting without them");
-                    admission.tokens.clear();
-                }
+                        .copied()
+                        .unwrap_or((Level::Key, nobody, 0));
+                refused = Some(Refusal::RateLimited {
+                    level: config_records::level_name(level),
+                    owner: owner.to_string(),
+                    unit: "concurrent requests",
+                    limit,
+                    remaining: 0,
+                    window: "moment".to_string(),
+                    retry_after_ms: 1000,
+                    reset_ms: 1000,
+                });
+            }
+            // The counters are down: serve rather than refuse everyone (fail open).
+            Err(err) => {
+                tracing::warn!(error = %err, "concurrency counters unavailable; admitting without them")
             }
         }
-        if !concurrent.is_empty() {
-            let leases: Vec<(&str, u64)> = concurrent
-                .iter()
-                .map(|(_, key, limit)| (key.as_str(), *limit))
-                .collect();
-            // A lease outlives any request; a crashed instance's leases expire.
-            match self
-                .counters
-                .in_flight_acquire(&leases, 15 * 60 * 1000)
-                .await
-            {
-                Ok(Ok(ticket)) => admission.ticket = Some(ticket),
-                Ok(Err(denied)) => {
-                    let ((level, owner), _, limit) = concurrent
-                        .get(denied.index)
-                        .cloned()
-                        .unwrap_or(((Level::Key, String::new()), String::new(), 0));
-                    self.refund_tokens(&admission);
-                    return Err(Refusal::RateLimited {
-                        level: config_records::level_name(level),
-                        owner,
-                        unit: "concurrent requests",
-                        limit,
-                        remaining: 0,
-                        window: "moment".to_string(),
-                        retry_after_ms: 1000,
-                        reset_ms: 1000,
-                    });
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "concurrency counters unavailable; admitting without them");
-                }
+        match rates {
+            Ok(Ok(())) => {}
+            Ok(Err(denied)) => {
+                admission.tokens.clear();
+                let (level, owner, unit, window_ms, limit) = names
+                    .get(denied.index)
+                    .copied()
+                    .unwrap_or((Level::Key, nobody, "requests", 60_000, denied.limit));
+                refused = Some(Refusal::RateLimited {
+                    level: config_records::level_name(level),
+                    owner: owner.to_string(),
+                    unit,
+                    limit,
+                    remaining: denied.remaining,
+                    window: window_text(window_ms),
+                    retry_after_ms: denied.retry_after_ms,
+                    reset_ms: denied.reset_ms,
+                });
             }
+            Err(err) => {
+                tracing::warn!(error = %err, "rate-limit counters unavailable; admitting without them");
+                admission.tokens.clear();
+            }
+        }
+        if let Some(refusal) = refused {
+            // Give back what was taken: the lease, and the tokens if only the lease refused.
+            if let Some(ticket) = admission.ticket.take() {
+                let counters = self.counters.clone();
+                tokio::spawn(async move {
+                    let _ = counters.in_flight_release(ticket).await;
+                });
+            }
+            self.refund_tokens(&admission);
+            return Err(refusal);
         }
         Ok(admission)
     }
@@ -657,25 +674,29 @@ impl Governor {
             return;
         }
         // Memory counters need nothing for budgets (the mirror is their truth); shared
-        // ones get the spend so other instances see it.
+        // ones get the spend so other instances see it. All at once: on Redis's one
+        // multiplexed connection the calls are pipelined.
         tokio::spawn(async move {
-            if shared && charged.0 > 0 {
-                for (id, window) in windows {
-                    let _ = counters
-                        .spend_add(
-                            &budget_key(&id),
-                            window.start,
-                            window_ttl(&window),
-                            charged.0,
-                        )
-                        .await;
-                }
-            }
-            if correction != 0 {
-                for (key, window_ms) in tokens {
-                    let _ = counters.rate_adjust(&key, window_ms, correction).await;
-                }
-            }
+            let budgets: Vec<(String, i64, u64)> = if shared && charged.0 > 0 {
+                windows
+                    .iter()
+                    .map(|(id, window)| (budget_key(id), window.start, window_ttl(window)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let spends = budgets
+                .iter()
+                .map(|(key, start, ttl)| counters.spend_add(key, *start, *ttl, charged.0));
+            let corrections = tokens
+                .iter()
+                .filter(|_| correction != 0)
+                .map(|(key, window_ms)| counters.rate_adjust(key, *window_ms, correction));
+            let _ = futures_util::future::join(
+                futures_util::future::join_all(spends),
+                futures_util::future::join_all(corrections),
+            )
+            .await;
         });
     }
 }
@@ -696,10 +717,6 @@ where
         };
         work(governor).await;
     }
-}
-
-fn level_owner(level: Level, owner: &str) -> (Level, String) {
-    (level, owner.to_string())
 }
 
 /// A call admitted by the governor, until it is settled. Dropped unsettled (refused

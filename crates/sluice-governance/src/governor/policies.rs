@@ -36,6 +36,10 @@ pub struct BudgetRule {
 #[derive(Clone, Debug)]
 pub struct LimitRule {
     pub id: String,
+    /// Counter names, built once: `{id}:req`, `{id}:tok`, `{id}:conc`.
+    pub requests_key: String,
+    pub tokens_key: String,
+    pub concurrent_key: String,
     pub requests: Option<u64>,
     pub tokens: Option<u64>,
     pub window_ms: u64,
@@ -146,6 +150,9 @@ fn limit_rule(limit: &RateLimit) -> LimitRule {
     let positive = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok());
     LimitRule {
         id: limit.id.clone(),
+        requests_key: format!("{}:req", limit.id),
+        tokens_key: format!("{}:tok", limit.id),
+        concurrent_key: format!("{}:conc", limit.id),
         requests: positive(limit.requests),
         tokens: positive(limit.tokens),
         window_ms: u64::try_from(limit.window_secs)

@@ -145,3 +145,32 @@ where
         std::panic::resume_unwind(panic);
     }
 }
+
+/// One test per backend for each shared test function: SQLite always, PostgreSQL when
+/// `SLUICE_TEST_POSTGRES_URL` is set (on two worker threads: the spend writer's
+/// background task runs beside the test).
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::common::with_sqlite(|s| async move { super::$name(s).await }).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::common::with_postgres(
+                        concat!("postgres::", stringify!($name)),
+                        |s| async move { super::$name(s).await },
+                    )
+                    .await;
+                }
+            )+
+        }
+    };
+}
