@@ -308,14 +308,12 @@ impl Governor {
     }
 
     /// The current window of every budget, with its rule.
-    fn windows(&self, policies: &Policies, now: i64) -> Vec<(BudgetRule, Window)> {
+    fn windows(&self, policies: &Policies, now: i64) -> Vec<(Arc<BudgetRule>, Window)> {
         policies
-            .budgets
-            .values()
-            .flatten()
+            .all_budgets()
             .map(|rule| {
                 let window = rule.period.window(rule.alignment, rule.anchor, now);
-                (rule.clone(), window)
+                (Arc::clone(rule), window)
             })
             .collect()
     }
@@ -633,7 +631,7 @@ impl Governor {
         let charged = price.map_or(Nanodollars::ZERO, |price| cost(price, &usage));
         let now = admission.started;
         let policies = self.policies();
-        let mut budgets: Vec<BudgetRule> = std::mem::take(&mut admission.budgets);
+        let mut budgets: Vec<Arc<BudgetRule>> = std::mem::take(&mut admission.budgets);
         budgets.extend(policies.budgets(Level::Provider, provider).iter().cloned());
         let windows: Vec<(String, Window)> = budgets
             .iter()
@@ -724,7 +722,7 @@ where
 pub struct Admission {
     governor: Option<Arc<Governor>>,
     pub caller: Option<Caller>,
-    budgets: Vec<BudgetRule>,
+    budgets: Vec<Arc<BudgetRule>>,
     /// Token counters to correct once the usage is known: (key, window).
     tokens: Vec<(String, u64)>,
     /// The tokens reserved before the call.

@@ -53,8 +53,9 @@ pub struct Policies {
     pub teams: HashMap<String, (Option<String>, bool)>,
     /// Customer id → disabled.
     pub customers: HashMap<String, bool>,
-    pub budgets: HashMap<(Level, String), Vec<BudgetRule>>,
-    pub limits: HashMap<(Level, String), Vec<LimitRule>>,
+    /// By level, then owner: looked up with a borrowed owner, no allocation per request.
+    pub budgets: HashMap<Level, HashMap<String, Vec<Arc<BudgetRule>>>>,
+    pub limits: HashMap<Level, HashMap<String, Vec<LimitRule>>>,
 }
 
 impl Policies {
@@ -76,9 +77,11 @@ impl Policies {
             match budget_rule(&budget) {
                 Some(rule) => policies
                     .budgets
-                    .entry((budget.level, budget.owner))
+                    .entry(budget.level)
                     .or_default()
-                    .push(rule),
+                    .entry(budget.owner)
+                    .or_default()
+                    .push(Arc::new(rule)),
                 None => tracing::warn!(
                     budget = %budget.id,
                     period = %budget.period,
@@ -90,27 +93,32 @@ impl Policies {
             let rule = limit_rule(&limit);
             policies
                 .limits
-                .entry((limit.level, limit.owner))
+                .entry(limit.level)
+                .or_default()
+                .entry(limit.owner)
                 .or_default()
                 .push(rule);
         }
         Ok(policies)
     }
 
-    pub fn budgets(&self, level: Level, owner: &str) -> &[BudgetRule] {
-        // A tuple key needs an owned String to look up; levels are few, so scan instead of
-        // allocating per request.
+    pub fn budgets(&self, level: Level, owner: &str) -> &[Arc<BudgetRule>] {
         self.budgets
-            .iter()
-            .find(|((l, o), _)| *l == level && o == owner)
-            .map_or(&[], |(_, rules)| rules.as_slice())
+            .get(&level)
+            .and_then(|owners| owners.get(owner))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn limits(&self, level: Level, owner: &str) -> &[LimitRule] {
         self.limits
-            .iter()
-            .find(|((l, o), _)| *l == level && o == owner)
-            .map_or(&[], |(_, rules)| rules.as_slice())
+            .get(&level)
+            .and_then(|owners| owners.get(owner))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every budget, for the background work on current windows.
+    pub fn all_budgets(&self) -> impl Iterator<Item = &Arc<BudgetRule>> {
+        self.budgets.values().flat_map(HashMap::values).flatten()
     }
 }
 
