@@ -56,6 +56,9 @@ pub struct Config {
     /// Counters shared by several gateway instances.
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// Prices that replace or extend the shipped table (USD per million tokens).
+    #[serde(default)]
+    pub pricing: Vec<crate::pricing_config::PriceEntry>,
 }
 
 fn default_governance() -> Spanned<GovernanceConfig> {
@@ -730,6 +733,7 @@ impl Config {
             governance: default_governance(),
             store: None,
             redis: None,
+            pricing: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod interpolate;
 pub mod mock;
 pub mod period;
 pub mod presets;
+pub mod pricing_config;
 pub mod secret;
 pub mod weighted;
 

@@ -88,10 +88,13 @@ pub(crate) async fn start(config: &Config, clock: Option<Clock>) -> Result<Start
     };
     // The tokenizer's tables take a moment to build: not on the first request.
     tokio::task::spawn_blocking(sluice_governance::tokens::warm_up);
+    let pricing = PriceTable::shipped()
+        .overridden(&config.pricing)
+        .map_err(|err| format!("pricing: {err}"))?;
     let settings = GovernorSettings {
         require_keys: config.governance.value.require_keys,
         hasher: hasher(config),
-        pricing: PriceTable::shipped().clone(),
+        pricing,
         clock,
         refresh: REFRESH_INTERVAL,
         sync_spend: Duration::from_millis(250),

@@ -601,3 +601,38 @@ async fn keys_and_budgets_made_through_the_admin_api_apply_at_once_and_no_key_is
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
+
+#[tokio::test]
+async fn the_configs_pricing_prices_a_model_the_shipped_table_lacks() {
+    let mock = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:\n{}pricing:\n  - {{model: house-model, input: 1000, output: 2000}}\n{}",
+        provider_yaml("mock", &mock.base_url(), "k"),
+        governance(&format!("  keys:\n    house: {{key: {KEY_A}}}\n"))
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let answer = ask(
+        &gateway,
+        Some(("authorization", &bearer(KEY_A))),
+        "mock/house-model",
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let usage = &answer.json()["usage"];
+    let tokens = |name: &str| usage[name].as_i64().unwrap_or(0);
+    // $1000 and $2000 per million tokens: 1,000,000 and 2,000,000 nanodollars a token.
+    let expected = tokens("prompt_tokens") * 1_000_000 + tokens("completion_tokens") * 2_000_000;
+    let governor = gateway.gateway.governor().expect("governed");
+    governor.writer().flush().await.expect("flushed");
+    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
+    let rows = governor
+        .store()
+        .spend_report(sluice_store::sql::GroupBy::Model, &today, &today)
+        .await
+        .expect("report");
+    assert_eq!(
+        rows.first()
+            .map(|(model, totals)| (model.as_str(), totals.cost_nanos)),
+        Some(("house-model", expected))
+    );
+}

@@ -21,7 +21,7 @@ pub mod tokens;
 
 pub use keys::{GeneratedKey, KeyHasher, RandomError, is_virtual_key};
 pub use money::{MoneyError, Nanodollars};
-pub use pricing::{Price, PriceEntry, PriceTable, PricingError, Rate};
+pub use pricing::{Price, PriceEntry, PriceTable, PricingError, Rate, ToPrice};
 /// Budget periods live in `sluice-core`, where the config parses them.
 pub use sluice_core::period;
 pub use sluice_core::period::{Alignment, Period, PeriodError, Window};

@@ -12,14 +12,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Deserializer};
-
 /// The shipped price list, embedded at build time.
 const SHIPPED_YAML: &str = include_str!("../pricing.yaml");
 
 /// Upper bound on a configured price, in USD per million tokens. No model costs
 /// anywhere near this; a larger figure is a typo (or a price per token).
-const MAX_USD_PER_MILLION: f64 = 1_000_000.0;
+use sluice_core::pricing_config::MAX_USD_PER_MILLION;
 
 /// Why a price list or entry was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -99,62 +97,18 @@ pub struct Price {
     pub reasoning: Rate,
 }
 
-/// One price as configured: the shipped `pricing.yaml` and the config file's
-/// `pricing:` list use this shape. Prices are USD per million tokens.
-///
-/// ```yaml
-/// - { model: gpt-4o, provider: openai, input: 2.50, output: 10.00, cached_input: 1.25 }
-/// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PriceEntry {
-    pub model: String,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(deserialize_with = "usd_per_million")]
-    pub input: f64,
-    #[serde(deserialize_with = "usd_per_million")]
-    pub output: f64,
-    /// Defaults to `input`.
-    #[serde(default, deserialize_with = "opt_usd_per_million")]
-    pub cached_input: Option<f64>,
-    /// Defaults to `input`.
-    #[serde(default, deserialize_with = "opt_usd_per_million")]
-    pub cache_write: Option<f64>,
-    /// Defaults to `output`.
-    #[serde(default, deserialize_with = "opt_usd_per_million")]
-    pub reasoning: Option<f64>,
-}
+/// One price as configured; defined with the config, where `pricing:` is parsed.
+pub use sluice_core::pricing_config::PriceEntry;
 
-fn check_usd(v: f64) -> Result<f64, String> {
-    if v.is_nan() || v < 0.0 {
-        Err(format!(
-            "price {v} is negative; prices must be a non-negative number of USD per million tokens"
-        ))
-    } else if v > MAX_USD_PER_MILLION {
-        Err(format!(
-            "price {v} is out of range; expected USD per million tokens, at most {MAX_USD_PER_MILLION}"
-        ))
-    } else {
-        Ok(v)
-    }
-}
-
-fn usd_per_million<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    check_usd(f64::deserialize(d)?).map_err(serde::de::Error::custom)
-}
-
-fn opt_usd_per_million<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    match Option::<f64>::deserialize(d)? {
-        Some(v) => check_usd(v).map(Some).map_err(serde::de::Error::custom),
-        None => Ok(None),
-    }
-}
-
-impl PriceEntry {
+/// A configured price, validated, with its defaults applied.
+pub trait ToPrice {
     /// Validates the entry and applies the defaults. Entries built in code (not
     /// deserialised) are checked here too.
-    pub fn to_price(&self) -> Result<Price, PricingError> {
+    fn to_price(&self) -> Result<Price, PricingError>;
+}
+
+impl ToPrice for PriceEntry {
+    fn to_price(&self) -> Result<Price, PricingError> {
         if self.model.trim().is_empty() {
             return Err(PricingError::EmptyModel);
         }

@@ -1,4 +1,4 @@
-use sluice_governance::{PriceEntry, PriceTable, PricingError, Rate};
+use sluice_governance::{PriceEntry, PriceTable, PricingError, Rate, ToPrice};
 
 fn usd(rate: Rate) -> f64 {
     rate.usd_per_million()
