@@ -156,7 +156,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::common::with_sqlite(|s| async move { super::$name(s).await }).await;
+                    $crate::common::with_sqlite(|s| async move { super::$name(s).await }).await;
                 }
             )+
         }
@@ -164,7 +164,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::common::with_postgres(
+                    $crate::common::with_postgres(
                         concat!("postgres::", stringify!($name)),
                         |s| async move { super::$name(s).await },
                     )
