@@ -222,7 +222,25 @@ pub struct Governor {
     settings: GovernorSettings,
     policies: RwLock<Arc<Policies>>,
     spent: SpendMirror,
+    /// Counter updates the request path leaves for the next batch.
+    pending: Mutex<PendingUpdates>,
 }
+
+/// Updates of the counters that need not happen before the client's answer: spend for
+/// shared budget windows and token corrections. The request path adds to these maps; a
+/// background task sends them every [`BATCH_INTERVAL`], together (pipelined on Redis's
+/// one connection), so a request costs Redis no writes of its own for them.
+#[derive(Default)]
+struct PendingUpdates {
+    /// (budget counter, window start) → (time to live, nanodollars).
+    spend: HashMap<(String, i64), (u64, i64)>,
+    /// (rate counter, window in ms) → token correction.
+    tokens: HashMap<(String, u64), i64>,
+}
+
+/// How often batched counter updates are sent. Other instances see spend this much later
+/// (plus their own sync interval).
+const BATCH_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A budget counter's key in the shared counters.
 fn budget_key(id: &str) -> String {
@@ -252,6 +270,7 @@ impl Governor {
             settings,
             policies: RwLock::new(Arc::new(policies)),
             spent: SpendMirror::default(),
+            pending: Mutex::new(PendingUpdates::default()),
         });
         governor.seed_spend().await?;
         let weak = Arc::downgrade(&governor);
@@ -264,6 +283,9 @@ impl Governor {
                 }
             },
         ));
+        tokio::spawn(every(BATCH_INTERVAL, weak.clone(), |governor| async move {
+            governor.send_pending().await;
+        }));
         if !matches!(governor.counters, Counters::Memory(_)) {
             tokio::spawn(every(
                 governor.settings.sync_spend,
@@ -663,39 +685,63 @@ impl Governor {
                 .map(|(id, window)| (id.clone(), window.start))
                 .collect(),
         });
-        let counters = self.counters.clone();
         let tokens = std::mem::take(&mut admission.tokens);
         let correction = i64::try_from(usage.total_tokens()).unwrap_or(i64::MAX)
             - i64::try_from(admission.estimate).unwrap_or(0);
-        let shared = !matches!(counters, Counters::Memory(_));
-        if charged.0 == 0 && tokens.is_empty() {
+        // Memory counters need nothing for budgets (the mirror is their truth); shared
+        // ones get the spend so other instances see it.
+        let shared = !matches!(self.counters, Counters::Memory(_));
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if shared && charged.0 > 0 {
+            for (id, window) in &windows {
+                let entry = pending
+                    .spend
+                    .entry((budget_key(id), window.start))
+                    .or_insert((window_ttl(window), 0));
+                entry.1 = entry.1.saturating_add(charged.0);
+            }
+        }
+        if correction != 0 {
+            for (key, window_ms) in tokens {
+                *pending.tokens.entry((key, window_ms)).or_insert(0) += correction;
+            }
+        }
+    }
+
+    /// Sends the batched counter updates, all at once.
+    async fn send_pending(&self) {
+        let PendingUpdates { spend, tokens } = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if spend.is_empty() && tokens.is_empty() {
             return;
         }
-        // Memory counters need nothing for budgets (the mirror is their truth); shared
-        // ones get the spend so other instances see it. All at once: on Redis's one
-        // multiplexed connection the calls are pipelined.
-        tokio::spawn(async move {
-            let budgets: Vec<(String, i64, u64)> = if shared && charged.0 > 0 {
-                windows
-                    .iter()
-                    .map(|(id, window)| (budget_key(id), window.start, window_ttl(window)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let spends = budgets
-                .iter()
-                .map(|(key, start, ttl)| counters.spend_add(key, *start, *ttl, charged.0));
-            let corrections = tokens
-                .iter()
-                .filter(|_| correction != 0)
-                .map(|(key, window_ms)| counters.rate_adjust(key, *window_ms, correction));
-            let _ = futures_util::future::join(
-                futures_util::future::join_all(spends),
-                futures_util::future::join_all(corrections),
-            )
-            .await;
-        });
+        let counters = &self.counters;
+        let spends = spend
+            .iter()
+            .map(|((key, start), (ttl, nanos))| counters.spend_add(key, *start, *ttl, *nanos));
+        let corrections = tokens
+            .iter()
+            .map(|((key, window_ms), delta)| counters.rate_adjust(key, *window_ms, *delta));
+        let (spent, corrected) = futures_util::future::join(
+            futures_util::future::join_all(spends),
+            futures_util::future::join_all(corrections),
+        )
+        .await;
+        let failed = spent.iter().filter(|result| result.is_err()).count()
+            + corrected.iter().filter(|result| result.is_err()).count();
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "could not update shared counters; the ledger keeps the spend"
+            );
+        }
     }
 }
 
