@@ -38,6 +38,13 @@ pub fn active(config: &Config) -> bool {
         || config.providers.values().any(|p| !p.budgets.is_empty())
 }
 
+fn uses_token_limits(config: &Config) -> bool {
+    let governance = &config.governance.value;
+    governance.customers.values().any(|c| c.limits.tokens.is_some())
+        || governance.teams.values().any(|t| t.limits.tokens.is_some())
+        || governance.keys.values().any(|k| k.limits.tokens.is_some())
+}
+
 pub(crate) fn hasher(config: &Config) -> Option<KeyHasher> {
     config
         .governance
@@ -86,8 +93,12 @@ pub(crate) async fn start(config: &Config, clock: Option<Clock>) -> Result<Start
         })),
         _ => None,
     };
-    // The tokenizer's tables take a moment to build: not on the first request.
-    tokio::task::spawn_blocking(sluice_governance::tokens::warm_up);
+    // The tokenizer's tables take a moment to build and some 70 MB: built at start only
+    // when the config limits tokens (a limit added later through the API builds them on
+    // its first use).
+    if uses_token_limits(config) {
+        tokio::task::spawn_blocking(sluice_governance::tokens::warm_up);
+    }
     let pricing = PriceTable::shipped()
         .overridden(&config.pricing)
         .map_err(|err| format!("pricing: {err}"))?;
