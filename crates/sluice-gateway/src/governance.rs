@@ -98,18 +98,22 @@ pub(crate) fn restrict(
 /// Tokens a request will take: its input (a real tokenizer for OpenAI models, a
 /// documented estimate elsewhere) plus its `max_tokens` or a default for the output.
 pub(crate) fn estimate(endpoint: Endpoint, model: &str, body: &[u8]) -> u64 {
+    let output = match endpoint {
+        Endpoint::ChatCompletions | Endpoint::Messages => {
+            max_tokens(body).unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
+        }
+        Endpoint::Embeddings | Endpoint::CountTokens => 0,
+    };
+    estimate_input_tokens(endpoint, model, body) + output
+}
+
+/// The input part of [`estimate`].
+pub(crate) fn estimate_input_tokens(endpoint: Endpoint, model: &str, body: &[u8]) -> u64 {
     match endpoint {
         Endpoint::Embeddings => estimate_embedding_input(model, body),
         Endpoint::CountTokens => 0,
-        Endpoint::ChatCompletions | Endpoint::Messages => {
-            let dialect = if endpoint == Endpoint::Messages {
-                BodyDialect::Anthropic
-            } else {
-                BodyDialect::OpenAi
-            };
-            estimate_input(model, body, dialect)
-                + max_tokens(body).unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
-        }
+        Endpoint::ChatCompletions => estimate_input(model, body, BodyDialect::OpenAi),
+        Endpoint::Messages => estimate_input(model, body, BodyDialect::Anthropic),
     }
 }
 

@@ -40,7 +40,10 @@ pub fn active(config: &Config) -> bool {
 
 fn uses_token_limits(config: &Config) -> bool {
     let governance = &config.governance.value;
-    governance.customers.values().any(|c| c.limits.tokens.is_some())
+    governance
+        .customers
+        .values()
+        .any(|c| c.limits.tokens.is_some())
         || governance.teams.values().any(|t| t.limits.tokens.is_some())
         || governance.keys.values().any(|k| k.limits.tokens.is_some())
 }

@@ -611,6 +611,19 @@ async fn forward<'g>(
                                         started.elapsed(),
                                         Some("hedge_cancelled"),
                                     );
+                                    if let Some(governor) = governor {
+                                        let input = governance::estimate_input_tokens(
+                                            endpoint,
+                                            run_candidate.model,
+                                            &body,
+                                        );
+                                        governor.charge_abandoned(
+                                            caller.as_ref(),
+                                            label,
+                                            run_candidate.model,
+                                            input,
+                                        );
+                                    }
                                 }
                                 Run::Failed(refusal, key) => {
                                     let status = refusal.status(endpoint.dialect()).as_u16();

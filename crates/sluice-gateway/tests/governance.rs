@@ -636,3 +636,42 @@ async fn the_configs_pricing_prices_a_model_the_shipped_table_lacks() {
         Some(("house-model", expected))
     );
 }
+
+#[tokio::test]
+async fn a_hedges_cancelled_attempt_is_charged_its_input() {
+    let stalled = start_mock(MockSettings {
+        latency: sluice_core::ConfigDuration::from_secs(5),
+        ..MockSettings::default()
+    })
+    .await;
+    let fast = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:\n{}{}routes:\n  raced:\n    strategy: priority\n    hedge: {{delay: 100ms}}\n    targets:\n      - {{provider: stalled, model: gpt-4o-mini}}\n      - {{provider: fast, model: gpt-4o-mini}}\n{}",
+        provider_yaml("stalled", &stalled.base_url(), "k"),
+        provider_yaml("fast", &fast.base_url(), "k"),
+        governance(&format!("  keys:\n    racer: {{key: {KEY_A}}}\n"))
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let answer = ask(&gateway, Some(("authorization", &bearer(KEY_A))), "raced").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-sluice-provider"), Some("fast"));
+    let governor = gateway.gateway.governor().expect("governed");
+    governor.writer().flush().await.expect("flushed");
+    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
+    let rows = governor
+        .store()
+        .spend_report(sluice_store::sql::GroupBy::Provider, &today, &today)
+        .await
+        .expect("report");
+    let stalled_row = rows
+        .iter()
+        .find(|(provider, _)| provider == "stalled")
+        .map(|(_, totals)| totals.clone())
+        .expect("the cancelled attempt is in the ledger");
+    assert!(stalled_row.input_tokens > 0 && stalled_row.output_tokens == 0);
+    assert!(stalled_row.cost_nanos > 0);
+    assert!(
+        rows.iter()
+            .any(|(provider, totals)| provider == "fast" && totals.output_tokens > 0)
+    );
+}

@@ -619,6 +619,37 @@ impl Governor {
         Ok(admission)
     }
 
+    /// Charges an attempt abandoned mid-flight (a hedge's loser): its provider had the
+    /// request and may bill its input, so the input estimate is charged to the caller's
+    /// chain and the provider, like any answer.
+    pub fn charge_abandoned(
+        &self,
+        caller: Option<&Caller>,
+        provider: &str,
+        model: &str,
+        input_tokens: u64,
+    ) {
+        let policies = self.policies();
+        let budgets = caller
+            .map(|caller| {
+                caller
+                    .chain()
+                    .flat_map(|(level, owner)| policies.budgets(level, owner).iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut abandoned = Admission {
+            governor: None,
+            caller: caller.cloned(),
+            budgets,
+            tokens: Vec::new(),
+            estimate: input_tokens,
+            ticket: None,
+            started: self.now(),
+        };
+        self.settle(&mut abandoned, provider, model, None);
+    }
+
     /// Gives back the tokens an admission reserved (it was refused later).
     fn refund_tokens(&self, admission: &Admission) {
         if admission.tokens.is_empty() || admission.estimate == 0 {
