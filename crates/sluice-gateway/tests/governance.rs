@@ -666,7 +666,7 @@ async fn a_hedges_cancelled_attempt_is_charged_its_input() {
     let stalled_row = rows
         .iter()
         .find(|(provider, _)| provider == "stalled")
-        .map(|(_, totals)| totals.clone())
+        .map(|(_, totals)| *totals)
         .expect("the cancelled attempt is in the ledger");
     assert!(stalled_row.input_tokens > 0 && stalled_row.output_tokens == 0);
     assert!(stalled_row.cost_nanos > 0);
