@@ -44,6 +44,38 @@ impl Drop for Admin {
 }
 
 impl Admin {
+    /// Customers, then teams (`(id, customer)`), then keys (`(id, team)`), for the tests
+    /// that need records to hang budgets and keys on.
+    async fn seed(&self, customers: &[&str], teams: &[(&str, &str)], keys: &[(&str, &str)]) {
+        for id in customers {
+            let answer = self
+                .post(
+                    "/admin/customers",
+                    json!({"id": id, "name": id.to_uppercase()}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        }
+        for (id, customer) in teams {
+            let answer = self
+                .post(
+                    "/admin/teams",
+                    json!({"id": id, "name": id.to_uppercase(), "customer": customer}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        }
+        for (id, team) in keys {
+            let answer = self
+                .post(
+                    "/admin/keys",
+                    json!({"id": id, "name": id.to_uppercase(), "team": team}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        }
+    }
+
     async fn start() -> Admin {
         static N: AtomicUsize = AtomicUsize::new(0);
         let db = std::env::temp_dir().join(format!(
@@ -354,18 +386,7 @@ async fn customer_team_key_lifecycle() {
 #[tokio::test]
 async fn key_errors() {
     let admin = Admin::start().await;
-    admin
-        .post("/admin/customers", json!({"id": "a", "name": "A"}))
-        .await;
-    admin
-        .post("/admin/customers", json!({"id": "b", "name": "B"}))
-        .await;
-    admin
-        .post(
-            "/admin/teams",
-            json!({"id": "t", "name": "T", "customer": "a"}),
-        )
-        .await;
+    admin.seed(&["a", "b"], &[("t", "a")], &[]).await;
 
     let cases = [
         (json!({"name": "x", "team": "nope"}), "team"),
@@ -553,18 +574,7 @@ async fn malformed_bodies_are_400_in_the_envelope() {
 #[tokio::test]
 async fn budgets_at_every_level() {
     let admin = Admin::start().await;
-    admin
-        .post("/admin/customers", json!({"id": "c", "name": "C"}))
-        .await;
-    admin
-        .post(
-            "/admin/teams",
-            json!({"id": "t", "name": "T", "customer": "c"}),
-        )
-        .await;
-    admin
-        .post("/admin/keys", json!({"id": "k", "name": "K", "team": "t"}))
-        .await;
+    admin.seed(&["c"], &[("t", "c")], &[("k", "t")]).await;
     for (level, owner) in [
         ("customer", "c"),
         ("team", "t"),
