@@ -82,3 +82,16 @@ def test_a_model_outside_the_keys_list_raises_permission_denied(gateway_url):
     ask(client)
     with pytest.raises(openai.PermissionDeniedError):
         ask(client, model="smart")
+
+
+def test_a_governed_stream_shows_the_sdk_no_usage_chunk_it_did_not_ask_for(gateway_url):
+    stream = openai_client(gateway_url, SDK_KEY).chat.completions.create(
+        model="mock/gpt-4o-mini",
+        messages=[{"role": "user", "content": "stream governed words"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    assert all(chunk.choices for chunk in chunks), "a chunk without choices reached the SDK"
+    assert all(chunk.usage is None for chunk in chunks)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    assert text == "stream governed words"

@@ -25,7 +25,7 @@ use tokio::time::Sleep;
 
 use crate::metrics::{InFlight, Series};
 use crate::outcome::TargetOutcome;
-use crate::usage::UsageTap;
+use crate::usage::{UsageChunkFilter, UsageTap};
 use sluice_governance::governor::Admission;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -139,6 +139,8 @@ pub(crate) struct ProxiedBody {
     first_byte_seen: bool,
     /// Taken when the outcome is recorded, so it is recorded exactly once.
     completion: Option<Completion>,
+    /// Set when the gateway asked an OpenAI stream for usage the client did not.
+    usage_filter: Option<UsageChunkFilter>,
 }
 
 impl ProxiedBody {
@@ -162,6 +164,7 @@ impl ProxiedBody {
             at_event_boundary: true,
             first_byte_seen: false,
             completion: Some(completion),
+            usage_filter: None,
         }
     }
 
@@ -247,6 +250,19 @@ impl ProxiedBody {
     pub(crate) fn with_prefix(mut self, prefix: Bytes) -> Self {
         self.prefix = Some(prefix);
         self
+    }
+
+    /// Takes out the usage chunk the gateway asked the provider for (see `usage`).
+    pub(crate) fn with_usage_filter(mut self) -> Self {
+        self.usage_filter = Some(UsageChunkFilter::default());
+        self
+    }
+
+    fn filtered(&mut self, data: Bytes) -> Bytes {
+        match &mut self.usage_filter {
+            Some(filter) => filter.filter(&data),
+            None => data,
+        }
     }
 
     /// Shows passed-through bytes to the usage tap of a governed answer.
@@ -361,32 +377,64 @@ impl Body for ProxiedBody {
         if let Shape::Translated(_) = this.shape {
             return this.poll_translated(cx);
         }
-        if let Some(prefix) = this.prefix.take() {
-            this.first_byte_out();
-            this.tap(&prefix);
-            this.at_event_boundary = prefix.ends_with(b"\n\n");
-            return Poll::Ready(Some(Ok(Frame::data(prefix))));
-        }
-        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref()
-                    && !data.is_empty()
-                {
-                    this.first_byte_out();
-                    this.tap(data);
-                    this.at_event_boundary = data.ends_with(b"\n\n");
+        loop {
+            if let Some(prefix) = this.prefix.take() {
+                this.tap(&prefix);
+                let out = this.filtered(prefix);
+                if out.is_empty() {
+                    continue;
                 }
-                // A body of known length is complete with its last frame, and the server
-                // drops it without polling again: record the end now, not as a disconnect.
-                if this.inner.is_end_stream() {
-                    this.finish();
-                }
-                Poll::Ready(Some(Ok(frame)))
+                this.first_byte_out();
+                this.at_event_boundary = out.ends_with(b"\n\n");
+                return Poll::Ready(Some(Ok(Frame::data(out))));
             }
-            Some(Err(err)) => this.interrupted(&err),
-            None => {
-                this.finish();
-                Poll::Ready(None)
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // A body of known length is complete with its last frame, and the
+                    // server drops it without polling again: record the end now, not as
+                    // a disconnect.
+                    let ended = this.inner.is_end_stream();
+                    let frame = match frame.into_data() {
+                        Ok(data) if !data.is_empty() => {
+                            this.tap(&data);
+                            let mut out = this.filtered(data);
+                            if ended && let Some(filter) = this.usage_filter.as_mut() {
+                                let mut all = BytesMut::from(out);
+                                all.extend_from_slice(&filter.finish());
+                                out = all.freeze();
+                            }
+                            if out.is_empty() {
+                                if ended {
+                                    this.finish();
+                                    return Poll::Ready(None);
+                                }
+                                continue;
+                            }
+                            this.first_byte_out();
+                            this.at_event_boundary = out.ends_with(b"\n\n");
+                            Frame::data(out)
+                        }
+                        Ok(data) => Frame::data(data),
+                        Err(other) => other,
+                    };
+                    if ended {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(err)) => return this.interrupted(&err),
+                None => {
+                    let rest = this
+                        .usage_filter
+                        .as_mut()
+                        .map(UsageChunkFilter::finish)
+                        .unwrap_or_default();
+                    this.finish();
+                    if rest.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
+                }
             }
         }
     }

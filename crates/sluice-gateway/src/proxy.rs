@@ -33,7 +33,7 @@ use crate::metrics::{EndpointMetrics, InFlight, Series};
 use crate::outcome::{TargetOutcome, retry_after_delay};
 use crate::request_routing::RequestRouting;
 use crate::response::{ErrorResponse, ServedBy, dialect_status};
-use crate::usage::UsageTap;
+use crate::usage::{self, UsageTap};
 use sluice_core::chat::Usage;
 use sluice_governance::governor::{Admission, Refusal as GovernanceRefusal};
 
@@ -966,11 +966,23 @@ async fn pass_through<'g>(
         Dialect::Anthropic => &ANTHROPIC_FORWARDED,
         _ => &FORWARDED_HEADERS,
     };
+    let mut upstream_request = peeked.with_model(body, model);
+    // A governed OpenAI stream is charged what the provider counted: ask for the usage
+    // chunk if the client did not (and take it out of the client's stream again).
+    let mut filter_usage = false;
+    if peeked.stream
+        && exchange.endpoint == Endpoint::ChatCompletions
+        && exchange.governed()
+        && let Some(asked) = usage::ask_for_usage(&upstream_request)
+    {
+        upstream_request = asked;
+        filter_usage = true;
+    }
     let (upstream_parts, upstream_body, before_upstream) = exchange
         .send(
             exchange.endpoint.operation(peeked.stream),
             model,
-            peeked.with_model(body, model),
+            upstream_request,
             forwarded,
         )
         .await?;
@@ -1028,6 +1040,9 @@ async fn pass_through<'g>(
     );
     if let Some(prefix) = prefix {
         body = body.with_prefix(prefix);
+    }
+    if filter_usage && sse {
+        body = body.with_usage_filter();
     }
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;

@@ -2,6 +2,11 @@
 //! spend: the `usage` object of a whole OpenAI or Anthropic answer, or of the stream
 //! events that carry one (OpenAI's last chunk when `include_usage` is set; Anthropic's
 //! `message_start` and `message_delta`). Only bytes that mention `usage` are parsed.
+//!
+//! An OpenAI stream reports usage only when asked: for a governed stream that did not
+//! ask, [`ask_for_usage`] adds `stream_options.include_usage` to the request and
+//! [`UsageChunkFilter`] takes the extra usage chunk out of the stream again, so the client
+//! gets the stream it asked for and the call is charged what the provider counted.
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -85,7 +90,75 @@ impl UsageTap {
 }
 
 fn memchr_usage(data: &[u8]) -> bool {
-    data.windows(7).any(|window| window == b"\"usage\"")
+    contains(data, b"\"usage\"")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// The body of an OpenAI streaming request that sets no `stream_options`, with
+/// `"stream_options":{"include_usage":true}` added; `None` when it sets some (its own
+/// choice stands) or is not an object.
+pub(crate) fn ask_for_usage(body: &Bytes) -> Option<Bytes> {
+    if contains(body, b"\"stream_options\"") {
+        return None;
+    }
+    let open = body.iter().position(|&byte| byte == b'{')?;
+    const ASK: &[u8] = b"\"stream_options\":{\"include_usage\":true},";
+    let mut out = Vec::with_capacity(body.len() + ASK.len());
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(ASK);
+    out.extend_from_slice(&body[open + 1..]);
+    Some(Bytes::from(out))
+}
+
+/// Takes out of an OpenAI stream the usage chunk the gateway asked for (its `choices` is
+/// empty and it carries `usage`); every other event passes unchanged. Events are held
+/// until complete, so a frame may come out shorter, or empty.
+#[derive(Default)]
+pub(crate) struct UsageChunkFilter {
+    partial: Vec<u8>,
+}
+
+impl UsageChunkFilter {
+    pub(crate) fn filter(&mut self, data: &Bytes) -> Bytes {
+        // The common case: whole events in the frame and none of them the usage chunk.
+        if self.partial.is_empty() && data.ends_with(b"\n\n") && !is_usage_chunk_in(data) {
+            return data.clone();
+        }
+        self.partial.extend_from_slice(data);
+        let mut out = Vec::with_capacity(self.partial.len());
+        let mut start = 0;
+        while let Some(end) = find(&self.partial[start..], b"\n\n") {
+            let event = &self.partial[start..start + end + 2];
+            if !is_usage_chunk_in(event) {
+                out.extend_from_slice(event);
+            }
+            start += end + 2;
+        }
+        self.partial.drain(..start);
+        Bytes::from(out)
+    }
+
+    /// What is left when the stream ends (an unfinished event goes out as it is).
+    pub(crate) fn finish(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.partial))
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// Whether these bytes hold OpenAI's usage-only chunk: `"choices":[]` and a `usage`
+/// object (the other chunks carry `"usage":null`, or no usage at all).
+fn is_usage_chunk_in(event: &[u8]) -> bool {
+    contains(event, b"\"choices\":[]") && contains(event, b"\"usage\":{")
 }
 
 /// Later reports are cumulative: the larger count wins, field by field.
@@ -216,6 +289,36 @@ mod tests {
             ),
             (15, 7, 5)
         );
+    }
+
+    #[test]
+    fn usage_is_asked_for_only_where_the_client_chose_nothing() {
+        let asked =
+            ask_for_usage(&Bytes::from_static(br#"{"model":"m","stream":true}"#)).expect("asked");
+        assert_eq!(
+            &asked[..],
+            br#"{"stream_options":{"include_usage":true},"model":"m","stream":true}"#
+        );
+        let own = Bytes::from_static(br#"{"model":"m","stream_options":{"include_usage":false}}"#);
+        assert!(ask_for_usage(&own).is_none());
+    }
+
+    #[test]
+    fn the_usage_chunk_is_taken_out_wherever_frames_split() {
+        let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n\
+                      data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n\
+                      data: [DONE]\n\n";
+        let expected = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n\
+                        data: [DONE]\n\n";
+        for split in 1..stream.len() {
+            let mut filter = UsageChunkFilter::default();
+            let mut out = Vec::new();
+            for part in [&stream[..split], &stream[split..]] {
+                out.extend_from_slice(&filter.filter(&Bytes::copy_from_slice(part.as_bytes())));
+            }
+            out.extend_from_slice(&filter.finish());
+            assert_eq!(String::from_utf8_lossy(&out), expected, "split at {split}");
+        }
     }
 
     #[test]

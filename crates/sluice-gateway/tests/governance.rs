@@ -675,3 +675,76 @@ async fn a_hedges_cancelled_attempt_is_charged_its_input() {
             .any(|(provider, totals)| provider == "fast" && totals.output_tokens > 0)
     );
 }
+
+#[tokio::test]
+async fn a_stream_that_asks_for_no_usage_is_charged_the_providers_count_and_sees_none() {
+    let mock = start_mock(MockSettings::default()).await;
+    let yaml = format!(
+        "providers:\n{}{}",
+        provider_yaml("mock", &mock.base_url(), "k"),
+        governance(&format!("  keys:\n    streamer: {{key: {KEY_A}}}\n"))
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let key = bearer(KEY_A);
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", key.as_str()),
+    ];
+    let url = gateway.url("/v1/chat/completions");
+    let plain = post_with(
+        &url,
+        &headers,
+        r#"{"model":"mock/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"count me in"}]}"#,
+    )
+    .await;
+    assert_eq!(plain.status, 200);
+    let events = sse_data(&plain.body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert!(
+        events
+            .iter()
+            .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+            .all(|chunk| !chunk["usage"].is_object()
+                && chunk["choices"].as_array().is_some_and(|c| !c.is_empty())),
+        "the client got a usage chunk it did not ask for: {events:?}"
+    );
+    // The provider asked for usage: it was sent `stream_options`.
+    let sent = mock.received();
+    let asked = sent
+        .iter()
+        .filter_map(|request| serde_json::from_slice::<Value>(&request.body).ok())
+        .any(|body| body["stream_options"]["include_usage"] == true);
+    assert!(asked, "the gateway did not ask the provider for usage");
+
+    // What the same request reports when the client asks: the amount charged.
+    let counted = post_with(
+        &url,
+        &headers,
+        r#"{"model":"mock/gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"count me in"}]}"#,
+    )
+    .await;
+    let usage = sse_data(&counted.body)
+        .iter()
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .find(|chunk| chunk["usage"].is_object())
+        .map(|chunk| chunk["usage"].clone())
+        .expect("usage");
+    let governor = gateway.gateway.governor().expect("governed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    governor.writer().flush().await.expect("flushed");
+    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
+    let rows = governor
+        .store()
+        .spend_report(sluice_store::sql::GroupBy::Key, &today, &today)
+        .await
+        .expect("report");
+    let totals = rows.first().map(|(_, totals)| *totals).expect("a row");
+    let output = usage["completion_tokens"].as_i64().unwrap_or(0);
+    assert!(output > 0);
+    assert_eq!(totals.requests, 2);
+    assert_eq!(
+        totals.output_tokens,
+        2 * output,
+        "both streams' output was charged"
+    );
+}
