@@ -80,17 +80,20 @@ pub(crate) fn restrict(
             });
         }
     }
-    let spent = candidates
-        .iter()
-        .find(|candidate| governor.provider_spent(&candidate.upstream.name))
-        .map(|candidate| candidate.upstream.name.clone());
-    if let Some(provider) = spent {
-        candidates.retain(|candidate| !governor.provider_spent(&candidate.upstream.name));
-        if candidates.is_empty() {
-            return Err(governor
-                .provider_refusal(&provider)
-                .unwrap_or(Refusal::UnknownKey));
-        }
+    let mut spent = None;
+    candidates.retain(
+        |candidate| match governor.provider_refusal(&candidate.upstream.name) {
+            Some(refusal) => {
+                spent.get_or_insert(refusal);
+                false
+            }
+            None => true,
+        },
+    );
+    if candidates.is_empty()
+        && let Some(refusal) = spent
+    {
+        return Err(refusal);
     }
     Ok(())
 }
