@@ -123,6 +123,11 @@ impl ResolvedModel<'_, '_> {
 }
 
 impl<'g> ResolvedModel<'g, '_> {
+    /// Whether a route's ranking chose it (and so its gate already checked it).
+    pub(crate) fn ranked(&self) -> bool {
+        self.route_target.is_some()
+    }
+
     /// The route target's live state (latency samples, in flight), if a route chose it.
     pub(crate) fn target_state(&self) -> Option<&'g sluice_routing::TargetState> {
         let (plan, index) = self.route_target?;

@@ -61,9 +61,8 @@ pub(crate) fn identify(
     Ok(caller)
 }
 
-/// Drops the candidates the caller may not reach and the providers whose budget is spent
-/// (route targets are already skipped by the routing gate; this catches `provider/model`
-/// and fallbacks). Refuses when nothing is left.
+/// Drops the candidates the caller may not reach and the `provider/model` candidates whose
+/// provider's budget is spent. Refuses when nothing is left.
 pub(crate) fn restrict(
     governor: &Governor,
     caller: Option<&Caller>,
@@ -80,16 +79,21 @@ pub(crate) fn restrict(
             });
         }
     }
+    // Route targets were ranked through the budget gate already; only `provider/model`
+    // candidates (the request's own, or a fallback) are checked here.
     let mut spent = None;
-    candidates.retain(
-        |candidate| match governor.provider_refusal(&candidate.upstream.name) {
+    candidates.retain(|candidate| {
+        if candidate.ranked() {
+            return true;
+        }
+        match governor.provider_refusal(&candidate.upstream.name) {
             Some(refusal) => {
                 spent.get_or_insert(refusal);
                 false
             }
             None => true,
-        },
-    );
+        }
+    });
     if candidates.is_empty()
         && let Some(refusal) = spent
     {

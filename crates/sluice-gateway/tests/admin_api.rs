@@ -47,31 +47,26 @@ impl Admin {
     /// Customers, then teams (`(id, customer)`), then keys (`(id, team)`), for the tests
     /// that need records to hang budgets and keys on.
     async fn seed(&self, customers: &[&str], teams: &[(&str, &str)], keys: &[(&str, &str)]) {
-        for id in customers {
-            let answer = self
-                .post(
+        let records = customers
+            .iter()
+            .map(|id| {
+                (
                     "/admin/customers",
                     json!({"id": id, "name": id.to_uppercase()}),
                 )
-                .await;
-            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
-        }
-        for (id, customer) in teams {
-            let answer = self
-                .post(
-                    "/admin/teams",
-                    json!({"id": id, "name": id.to_uppercase(), "customer": customer}),
-                )
-                .await;
-            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
-        }
-        for (id, team) in keys {
-            let answer = self
-                .post(
+            })
+            .chain(teams.iter().map(|(id, customer)| {
+                let team = json!({"id": id, "name": id.to_uppercase(), "customer": customer});
+                ("/admin/teams", team)
+            }))
+            .chain(keys.iter().map(|(id, team)| {
+                (
                     "/admin/keys",
                     json!({"id": id, "name": id.to_uppercase(), "team": team}),
                 )
-                .await;
+            }));
+        for (path, record) in records {
+            let answer = self.post(path, record).await;
             assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
         }
     }

@@ -65,6 +65,23 @@ fn cost_of(answer: &Answer, model: &str) -> i64 {
     .0
 }
 
+/// Today's ledger grouped by `group_by`, after the pending spend is written. Streams are
+/// settled as their body ends, so a moment is left for the last one first.
+async fn ledger(
+    gateway: &TestGateway,
+    group_by: sluice_store::sql::GroupBy,
+) -> Vec<(String, sluice_store::sql::SpendTotals)> {
+    let governor = gateway.gateway.governor().expect("governed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    governor.writer().flush().await.expect("flushed");
+    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
+    governor
+        .store()
+        .spend_report(group_by, &today, &today)
+        .await
+        .expect("report")
+}
+
 #[tokio::test]
 async fn keys_are_required_on_every_credential_header_and_never_forwarded() {
     let upstream = FixtureUpstream::start(chat_fixture()).await;
@@ -458,25 +475,12 @@ async fn spend_reaches_the_ledger_by_key_and_model() {
         .expect("price");
     expected += sluice_governance::cost(price, &usage).0;
 
-    let governor = gateway.gateway.governor().expect("governed");
-    // The stream's settlement happens as its body ends; give it a moment.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    governor.writer().flush().await.expect("flushed");
-    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
-    let rows = governor
-        .store()
-        .spend_report(sluice_store::sql::GroupBy::Key, &today, &today)
-        .await
-        .expect("report");
+    let rows = ledger(&gateway, sluice_store::sql::GroupBy::Key).await;
     let (group, totals) = rows.first().expect("a row");
     assert_eq!(group, "search-key");
     assert_eq!(totals.requests, 4);
     assert_eq!(totals.cost_nanos, expected);
-    let by_customer = governor
-        .store()
-        .spend_report(sluice_store::sql::GroupBy::Customer, &today, &today)
-        .await
-        .expect("report");
+    let by_customer = ledger(&gateway, sluice_store::sql::GroupBy::Customer).await;
     assert_eq!(
         by_customer.first().map(|(group, _)| group.as_str()),
         Some("acme")
@@ -622,14 +626,7 @@ async fn the_configs_pricing_prices_a_model_the_shipped_table_lacks() {
     let tokens = |name: &str| usage[name].as_i64().unwrap_or(0);
     // $1000 and $2000 per million tokens: 1,000,000 and 2,000,000 nanodollars a token.
     let expected = tokens("prompt_tokens") * 1_000_000 + tokens("completion_tokens") * 2_000_000;
-    let governor = gateway.gateway.governor().expect("governed");
-    governor.writer().flush().await.expect("flushed");
-    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
-    let rows = governor
-        .store()
-        .spend_report(sluice_store::sql::GroupBy::Model, &today, &today)
-        .await
-        .expect("report");
+    let rows = ledger(&gateway, sluice_store::sql::GroupBy::Model).await;
     assert_eq!(
         rows.first()
             .map(|(model, totals)| (model.as_str(), totals.cost_nanos)),
@@ -655,14 +652,7 @@ async fn a_hedges_cancelled_attempt_is_charged_its_input() {
     let answer = ask(&gateway, Some(("authorization", &bearer(KEY_A))), "raced").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("x-sluice-provider"), Some("fast"));
-    let governor = gateway.gateway.governor().expect("governed");
-    governor.writer().flush().await.expect("flushed");
-    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
-    let rows = governor
-        .store()
-        .spend_report(sluice_store::sql::GroupBy::Provider, &today, &today)
-        .await
-        .expect("report");
+    let rows = ledger(&gateway, sluice_store::sql::GroupBy::Provider).await;
     let stalled_row = rows
         .iter()
         .find(|(provider, _)| provider == "stalled")
@@ -729,15 +719,7 @@ async fn a_stream_that_asks_for_no_usage_is_charged_the_providers_count_and_sees
         .find(|chunk| chunk["usage"].is_object())
         .map(|chunk| chunk["usage"].clone())
         .expect("usage");
-    let governor = gateway.gateway.governor().expect("governed");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    governor.writer().flush().await.expect("flushed");
-    let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
-    let rows = governor
-        .store()
-        .spend_report(sluice_store::sql::GroupBy::Key, &today, &today)
-        .await
-        .expect("report");
+    let rows = ledger(&gateway, sluice_store::sql::GroupBy::Key).await;
     let totals = rows.first().map(|(_, totals)| *totals).expect("a row");
     let output = usage["completion_tokens"].as_i64().unwrap_or(0);
     assert!(output > 0);
