@@ -7,7 +7,9 @@ use http::header::{AUTHORIZATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sluice_core::{ApiError, ErrorKind};
 use sluice_governance::governor::{Caller, Governor, Refusal};
-use sluice_governance::tokens::{BodyDialect, estimate_embedding_input, estimate_input};
+use sluice_governance::tokens::{
+    BodyDialect, estimate_chat, estimate_embedding_input, estimate_input,
+};
 
 use crate::endpoint::Endpoint;
 use crate::gateway::ResolvedModel;
@@ -105,13 +107,17 @@ pub(crate) fn restrict(
 /// Tokens a request will take: its input (a real tokenizer for OpenAI models, a
 /// documented estimate elsewhere) plus its `max_tokens` or a default for the output.
 pub(crate) fn estimate(endpoint: Endpoint, model: &str, body: &[u8]) -> u64 {
-    let output = match endpoint {
-        Endpoint::ChatCompletions | Endpoint::Messages => {
-            max_tokens(body).unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
-        }
-        Endpoint::Embeddings | Endpoint::CountTokens => 0,
+    let chat = |dialect| {
+        let estimate = estimate_chat(model, body, dialect);
+        estimate.input + estimate.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
     };
-    estimate_input_tokens(endpoint, model, body) + output
+    match endpoint {
+        Endpoint::ChatCompletions => chat(BodyDialect::OpenAi),
+        Endpoint::Messages => chat(BodyDialect::Anthropic),
+        Endpoint::Embeddings | Endpoint::CountTokens => {
+            estimate_input_tokens(endpoint, model, body)
+        }
+    }
 }
 
 /// The input part of [`estimate`].
@@ -122,16 +128,6 @@ pub(crate) fn estimate_input_tokens(endpoint: Endpoint, model: &str, body: &[u8]
         Endpoint::ChatCompletions => estimate_input(model, body, BodyDialect::OpenAi),
         Endpoint::Messages => estimate_input(model, body, BodyDialect::Anthropic),
     }
-}
-
-fn max_tokens(body: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Limits {
-        max_tokens: Option<u64>,
-        max_completion_tokens: Option<u64>,
-    }
-    let limits: Limits = serde_json::from_slice(body).ok()?;
-    limits.max_completion_tokens.or(limits.max_tokens)
 }
 
 /// A refusal as the client sees it.

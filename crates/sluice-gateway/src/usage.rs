@@ -79,6 +79,9 @@ impl UsageTap {
             if *kept > MAX_KEPT || chunks.is_empty() {
                 return None;
             }
+            if let [only] = chunks.as_slice() {
+                return parse_usage(self.dialect, only);
+            }
             let whole: Vec<u8> = chunks
                 .iter()
                 .flat_map(|chunk| chunk.iter().copied())
@@ -94,9 +97,7 @@ fn memchr_usage(data: &[u8]) -> bool {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// The body of an OpenAI streaming request that sets no `stream_options`, with
@@ -150,9 +151,7 @@ impl UsageChunkFilter {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Whether these bytes hold OpenAI's usage-only chunk: `"choices":[]` and a `usage`
@@ -201,11 +200,43 @@ struct Details {
 /// The usage in one JSON document (an answer or an event's data), normalised: input
 /// counts cached reads and writes (Anthropic reports them apart).
 fn parse_usage(dialect: Dialect, json: &[u8]) -> Option<Usage> {
-    let carrier: Carrier = serde_json::from_slice(json).ok()?;
-    let reported = carrier
-        .usage
-        .or_else(|| carrier.message.and_then(|message| message.usage))?;
-    Some(match dialect {
+    let reported = match usage_object(json) {
+        Some(found) => found,
+        None => {
+            let carrier: Carrier = serde_json::from_slice(json).ok()?;
+            carrier
+                .usage
+                .or_else(|| carrier.message.and_then(|message| message.usage))
+        }
+    }?;
+    Some(normalise(dialect, reported))
+}
+
+/// The `usage` object alone, parsed where its key is rather than by walking the whole
+/// document (a long answer costs the parse of its usage only). The key is looked for
+/// from the end, where both dialects put it; quotes inside JSON strings are escaped, so
+/// an unescaped `"usage"` followed by `:` is a key. `Some(None)`: the key holds `null`;
+/// `None` sends the caller to the full parse.
+fn usage_object(json: &[u8]) -> Option<Option<Reported>> {
+    let mut end = json.len();
+    while let Some(at) = memchr::memmem::rfind(&json[..end], b"\"usage\"") {
+        let rest = &json[at + 7..];
+        let value_at = rest
+            .iter()
+            .position(|byte| !byte.is_ascii_whitespace())
+            .filter(|&colon| rest[colon] == b':')
+            .map(|colon| colon + 1);
+        if let Some(value_at) = value_at {
+            let mut reader = serde_json::Deserializer::from_slice(&rest[value_at..]);
+            return Option::<Reported>::deserialize(&mut reader).ok();
+        }
+        end = at;
+    }
+    None
+}
+
+fn normalise(dialect: Dialect, reported: Reported) -> Usage {
+    match dialect {
         Dialect::Anthropic => {
             let cached = reported.cache_read_input_tokens.unwrap_or(0);
             let written = reported.cache_creation_input_tokens.unwrap_or(0);
@@ -232,7 +263,7 @@ fn parse_usage(dialect: Dialect, json: &[u8]) -> Option<Usage> {
                 .and_then(|details| details.reasoning_tokens)
                 .unwrap_or(0),
         },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -245,6 +276,26 @@ mod tests {
             tap.observe(&Bytes::copy_from_slice(part.as_bytes()));
         }
         tap.finish()
+    }
+
+    #[test]
+    fn the_usage_key_is_found_where_it_is_not_text() {
+        // Text that mentions a usage object is escaped inside its string, so only the
+        // real key is found, whatever whitespace surrounds its colon.
+        let answer = r#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 999}"}}],"usage" : {"prompt_tokens":7,"completion_tokens":3}}"#;
+        let usage = parse_usage(Dialect::OpenAi, answer.as_bytes()).expect("usage");
+        assert_eq!((usage.input_tokens, usage.output_tokens), (7, 3));
+        // `"usage": null` (OpenAI's chunks before the last) is no usage, at once.
+        assert_eq!(
+            usage_object(br#"{"choices":[],"usage":null}"#).map(|found| found.is_none()),
+            Some(true)
+        );
+        // A value "usage" is not a key; the full parse decides then.
+        assert!(usage_object(br#"{"kind":"usage"}"#).is_none());
+        let nested =
+            br#"{"type":"message_start","message":{"usage":{"input_tokens":5,"output_tokens":1}}}"#;
+        let usage = parse_usage(Dialect::Anthropic, nested).expect("usage");
+        assert_eq!((usage.input_tokens, usage.output_tokens), (5, 1));
     }
 
     #[test]

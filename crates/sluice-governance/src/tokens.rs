@@ -90,7 +90,9 @@ impl Tokenizer {
             return 0;
         }
         match self.bpe() {
-            Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+            Some(bpe) => {
+                count_cache().get_or_count(self, text, || bpe.encode_ordinary(text).len() as u64)
+            }
             None => chars_over_4(text.chars().count() as u64),
         }
     }
@@ -114,6 +116,50 @@ impl Tokenizer {
     }
 }
 
+/// Token counts of texts seen before. Requests repeat most of their text — the same
+/// system prompt on every call, a conversation resending its history each turn — and
+/// BPE is by far the dearest step of an estimate (about 13,000 instructions for a short
+/// sentence, against a hash and one atomic load here).
+///
+/// Direct-mapped and lock-free: slot `hash % SLOTS` holds the hash's upper 32 bits and
+/// the count. A clash of 44 hash bits would give one text another's count; that only
+/// misestimates an admission, which the reported usage corrects after the call.
+struct CountCache {
+    hasher: std::collections::hash_map::RandomState,
+    slots: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+const COUNT_CACHE_SLOTS: usize = 4096;
+
+fn count_cache() -> &'static CountCache {
+    static CACHE: OnceLock<CountCache> = OnceLock::new();
+    CACHE.get_or_init(|| CountCache {
+        hasher: std::collections::hash_map::RandomState::new(),
+        slots: (0..COUNT_CACHE_SLOTS)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+    })
+}
+
+impl CountCache {
+    fn get_or_count(&self, tokenizer: Tokenizer, text: &str, count: impl FnOnce() -> u64) -> u64 {
+        use std::hash::BuildHasher;
+        use std::sync::atomic::Ordering::Relaxed;
+        let hash = self.hasher.hash_one((tokenizer, text));
+        let slot = &self.slots[(hash as usize) % COUNT_CACHE_SLOTS];
+        let tag = (hash >> 32) | 1; // never 0, which marks an empty slot
+        let held = slot.load(Relaxed);
+        if held != 0 && held >> 32 == tag {
+            return held & u64::from(u32::MAX);
+        }
+        let tokens = count();
+        if let Ok(small) = u32::try_from(tokens) {
+            slot.store(tag << 32 | u64::from(small), Relaxed);
+        }
+        tokens
+    }
+}
+
 /// Builds the BPE tables (some tens of milliseconds each) so that the first request
 /// does not pay for it. Call once at start-up; later calls are free.
 pub fn warm_up() {
@@ -124,20 +170,41 @@ pub fn warm_up() {
 /// Estimated input tokens of a chat request body (`dialect` says which API it is
 /// written for) sent to `model`. Never fails: see the module documentation.
 pub fn estimate_input(model: &str, body: &[u8], dialect: BodyDialect) -> u64 {
+    estimate_chat(model, body, dialect).input
+}
+
+/// What one parse of a chat request body tells an admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatEstimate {
+    /// Estimated input tokens (see [`estimate_input`]).
+    pub input: u64,
+    /// The output cap the request sets: `max_completion_tokens`, else `max_tokens`.
+    pub max_output: Option<u64>,
+}
+
+/// [`estimate_input`] and the request's output cap, from one parse of the body.
+pub fn estimate_chat(model: &str, body: &[u8], dialect: BodyDialect) -> ChatEstimate {
     let tokenizer = Tokenizer::for_model(model);
     let mut counter = Counter::new(tokenizer);
-    let parsed = match dialect {
-        BodyDialect::OpenAi => serde_json::from_slice::<OpenAiBody<'_>>(body)
-            .map(|b| b.count(&mut counter))
-            .is_ok(),
-        BodyDialect::Anthropic => serde_json::from_slice::<AnthropicBody<'_>>(body)
-            .map(|b| b.count(&mut counter))
-            .is_ok(),
+    let max_output = match dialect {
+        BodyDialect::OpenAi => serde_json::from_slice::<OpenAiBody<'_>>(body).map(|b| {
+            b.count(&mut counter);
+            b.max_completion_tokens.or(b.max_tokens)
+        }),
+        BodyDialect::Anthropic => serde_json::from_slice::<AnthropicBody<'_>>(body).map(|b| {
+            b.count(&mut counter);
+            b.max_tokens
+        }),
     };
-    if parsed {
-        counter.total()
-    } else {
-        chars_over_4(body.len() as u64)
+    match max_output {
+        Ok(max_output) => ChatEstimate {
+            input: counter.total(),
+            max_output,
+        },
+        Err(_) => ChatEstimate {
+            input: chars_over_4(body.len() as u64),
+            max_output: None,
+        },
     }
 }
 
@@ -261,6 +328,10 @@ struct OpenAiBody<'a> {
     /// The legacy form of `tools`.
     #[serde(borrow, default)]
     functions: Option<&'a RawValue>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +423,8 @@ struct AnthropicBody<'a> {
     messages: Vec<AnthropicMessage<'a>>,
     #[serde(borrow, default)]
     tools: Option<&'a RawValue>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]

@@ -16,9 +16,14 @@ pub mod spend_writer;
 pub mod sql;
 
 pub use counters::{
-    Counters, InFlightDenied, InFlightTicket, MemoryCounters, RateDenied, RateRequest,
-    RedisCounters,
+    Counters, Denied, InFlightDenied, InFlightTicket, LeaseSettings, MemoryCounters, RateDenied,
+    RateRequest, RedisCounters, RedisLeases, Ticket,
 };
 pub use error::{StoreError, redact_url};
+
+/// A hash map for the request path's internal maps: keys come from the config and the
+/// admin API, never from request bytes, so a fast seeded hash (foldhash) serves where
+/// SipHash's flood resistance would only cost time.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use spend_writer::{SpendEvent, SpendWriter};
 pub use sql::Store;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sluice_store::{Counters, InFlightDenied, RateRequest, StoreError};
+use sluice_store::{Counters, Denied, InFlightDenied, RateRequest, StoreError};
 
 /// One `#[tokio::test]` per backend for each shared test function.
 macro_rules! both_backends {
@@ -46,6 +46,8 @@ both_backends!(
     in_flight_all_or_nothing_and_release,
     in_flight_concurrency_admits_exactly_limit,
     in_flight_leases_expire,
+    admit_races_admit_exactly_the_rate_limit,
+    admit_races_take_exactly_the_slots,
 );
 
 fn req(key: &str, limit: u64, window_ms: u64, amount: u64) -> RateRequest<'_> {
@@ -151,17 +153,17 @@ async fn rate_adjust_charges_and_gives_back(c: Counters) {
     let tokens = |n| [req("tpm", 100, 60_000, n)];
     assert_eq!(c.rate_acquire(&tokens(80)).await.unwrap(), Ok(()));
     // The estimate was 80, the call used 30: give 50 back.
-    c.rate_adjust("tpm", 60_000, -50).await.unwrap();
+    c.rate_adjust("tpm", 60_000, 100, -50).await.unwrap();
     assert_eq!(c.rate_acquire(&tokens(70)).await.unwrap(), Ok(()));
     // Now 100 used; the next call went over its estimate by 20: the level is in debt.
-    c.rate_adjust("tpm", 60_000, 20).await.unwrap();
+    c.rate_adjust("tpm", 60_000, 100, 20).await.unwrap();
     let denied = c.rate_acquire(&tokens(1)).await.unwrap().unwrap_err();
     assert_eq!(denied.remaining, 0);
     // Giving back more than was taken only empties the bucket.
-    c.rate_adjust("tpm", 60_000, -1_000).await.unwrap();
+    c.rate_adjust("tpm", 60_000, 100, -1_000).await.unwrap();
     assert_eq!(c.rate_acquire(&tokens(100)).await.unwrap(), Ok(()));
     // Adjusting an unknown level is a no-op.
-    c.rate_adjust("never-used", 60_000, 10).await.unwrap();
+    c.rate_adjust("never-used", 60_000, 10, 10).await.unwrap();
     assert_eq!(
         c.rate_acquire(&[req("never-used", 10, 60_000, 10)])
             .await
@@ -295,6 +297,102 @@ async fn in_flight_leases_expire(c: Counters) {
         .unwrap()
         .unwrap();
     c.in_flight_release(t).await.unwrap();
+}
+
+/// `admit`, the request path's call: 64 tasks of one key race for 20 requests a minute.
+async fn admit_races_admit_exactly_the_rate_limit(c: Counters) {
+    let admitted = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let c = c.clone();
+        let admitted = admitted.clone();
+        tasks.push(tokio::spawn(async move {
+            let rates = [
+                req("admit-team", 1_000_000, 60_000, 1),
+                req("admit-key", 20, 60_000, 1),
+            ];
+            if let Ok(ticket) = c.admit("key", &rates, &[], 60_000).await.unwrap() {
+                admitted.fetch_add(1, Ordering::SeqCst);
+                c.release(ticket);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(admitted.load(Ordering::SeqCst), 20);
+}
+
+/// `admit` with concurrency: 64 tasks hold their slots, 8 win; released, 8 more fit, and
+/// a refused slot gives its rate units back.
+async fn admit_races_take_exactly_the_slots(c: Counters) {
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let rates = [req("slots-rpm", 1_000_000, 60_000, 1)];
+            c.admit(
+                "key",
+                &rates,
+                &[("slots-team", 1_000), ("slots-key", 8)],
+                60_000,
+            )
+            .await
+            .unwrap()
+            .ok()
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        if let Some(ticket) = t.await.unwrap() {
+            held.push(ticket);
+        }
+    }
+    assert_eq!(held.len(), 8);
+    let refused = c
+        .admit(
+            "key",
+            &[req("slots-tpm", 10, 60_000, 10)],
+            &[("slots-key", 8)],
+            60_000,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused, Denied::InFlight(InFlightDenied { index: 0 }));
+    for ticket in held {
+        c.release(ticket);
+    }
+    // The refused request took no tokens: all 10 are still there.
+    let ticket = c
+        .admit(
+            "key",
+            &[req("slots-tpm", 10, 60_000, 10)],
+            &[("slots-key", 8)],
+            60_000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    c.release(ticket);
+    let mut again = Vec::new();
+    for _ in 0..8 {
+        again.push(
+            c.admit("key", &[], &[("slots-key", 8)], 60_000)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert!(
+        c.admit("key", &[], &[("slots-key", 8)], 60_000)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    for ticket in again {
+        c.release(ticket);
+    }
 }
 
 /// Two instances (two connection managers) on one Redis enforce one limit together.

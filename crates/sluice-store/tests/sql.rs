@@ -4,14 +4,12 @@
 #[macro_use]
 mod common;
 
-use std::collections::HashMap;
-
 use sluice_store::sql::{
     Alignment, Budget, BudgetUpdate, ConfigRecords, Customer, CustomerUpdate, GroupBy, KeyUpdate,
     Level, RateLimit, RateLimitUpdate, Source, SpendBatch, SpendKey, SpendTotals, Team, TeamUpdate,
     VirtualKey,
 };
-use sluice_store::{Store, StoreError};
+use sluice_store::{FastMap, Store, StoreError};
 
 both_backends!(
     customers_crud,
@@ -421,7 +419,7 @@ fn totals(requests: i64, cost: i64) -> SpendTotals {
 
 async fn spend_upsert_adds_and_reports(store: Store) {
     let batch = SpendBatch {
-        ledger: HashMap::from([
+        ledger: FastMap::from_iter([
             (
                 spend_key("2026-11-01", Some("k1"), "gpt-4o"),
                 totals(2, 100),
@@ -432,7 +430,7 @@ async fn spend_upsert_adds_and_reports(store: Store) {
                 totals(3, 30),
             ),
         ]),
-        budgets: HashMap::from([(("b1".to_string(), 1_700_000_000), 150)]),
+        budgets: FastMap::from_iter([(("b1".to_string(), 1_700_000_000), 150)]),
     };
     store.apply_spend(&batch).await.unwrap();
     store.apply_spend(&batch).await.unwrap();

@@ -138,9 +138,10 @@ async fn serve(config_path: Option<String>, listen: Option<SocketAddr>) -> Resul
     )
     .await
     .map_err(|err| err.to_string())?;
-    // The spend of the last moments goes to the store before the process ends.
+    // The spend of the last moments goes to the store, and leased limits back to
+    // Redis, before the process ends.
     if let Some(governor) = gateway.governor()
-        && let Err(err) = governor.writer().flush().await
+        && let Err(err) = governor.shutdown().await
     {
         tracing::error!(error = %err, "could not write the last spend to the store");
     }

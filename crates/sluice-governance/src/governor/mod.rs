@@ -14,7 +14,6 @@
 mod config_records;
 mod policies;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -23,7 +22,7 @@ use sluice_core::chat::Usage;
 use sluice_core::period::{Period, Window, civil_from_days};
 use sluice_store::sql::Level;
 use sluice_store::{
-    Counters, InFlightTicket, RateRequest, SpendEvent, SpendWriter, Store, StoreError,
+    Counters, Denied, FastMap, RateRequest, SpendEvent, SpendWriter, Store, StoreError, Ticket,
 };
 
 pub use config_records::config_records;
@@ -171,7 +170,7 @@ impl Caller {
 /// Budget totals of current windows, by budget id: what admission reads.
 #[derive(Default)]
 struct SpendMirror {
-    totals: Mutex<HashMap<String, (i64, i64)>>,
+    totals: Mutex<FastMap<String, (i64, i64)>>,
 }
 
 impl SpendMirror {
@@ -200,17 +199,25 @@ impl SpendMirror {
         }
     }
 
-    fn add(&self, budget: &str, window: i64, nanos: i64) {
+    /// Adds `nanos` to each (budget, window), under one lock.
+    fn add(&self, windows: &[(&str, Window)], nanos: i64) {
         let mut totals = self
             .totals
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = totals.entry(budget.to_string()).or_insert((window, 0));
-        if entry.0 < window {
-            *entry = (window, 0);
-        }
-        if entry.0 == window {
-            entry.1 = entry.1.saturating_add(nanos);
+        for (budget, window) in windows {
+            let window = window.start;
+            // Borrowed lookup: a budget's entry is allocated once, not per request.
+            let entry = match totals.get_mut(*budget) {
+                Some(entry) => entry,
+                None => totals.entry((*budget).to_string()).or_insert((window, 0)),
+            };
+            if entry.0 < window {
+                *entry = (window, 0);
+            }
+            if entry.0 == window {
+                entry.1 = entry.1.saturating_add(nanos);
+            }
         }
     }
 }
@@ -232,10 +239,10 @@ pub struct Governor {
 /// one connection), so a request costs Redis no writes of its own for them.
 #[derive(Default)]
 struct PendingUpdates {
-    /// (budget counter, window start) → (time to live, nanodollars).
-    spend: HashMap<(String, i64), (u64, i64)>,
-    /// (rate counter, window in ms) → token correction.
-    tokens: HashMap<(String, u64), i64>,
+    /// Budget id → (window start, time to live, nanodollars) per window touched.
+    spend: FastMap<String, Vec<(i64, u64, i64)>>,
+    /// (rate counter, window in ms, limit) → tokens used beyond the estimate.
+    tokens: FastMap<(Arc<str>, u64, u64), i64>,
 }
 
 /// How often batched counter updates are sent. Other instances see spend this much later
@@ -286,7 +293,7 @@ impl Governor {
         tokio::spawn(every(BATCH_INTERVAL, weak.clone(), |governor| async move {
             governor.send_pending().await;
         }));
-        if !matches!(governor.counters, Counters::Memory(_)) {
+        if governor.counters.is_shared() {
             tokio::spawn(every(
                 governor.settings.sync_spend,
                 weak,
@@ -363,7 +370,7 @@ impl Governor {
 
     /// Pulls other instances' spend from the shared counters into the mirror.
     async fn sync_spend(&self) {
-        if matches!(self.counters, Counters::Memory(_)) {
+        if !self.counters.is_shared() {
             return;
         }
         let now = self.now();
@@ -376,6 +383,16 @@ impl Governor {
                 self.spent.raise(&rule.id, window.start, total);
             }
         }
+    }
+
+    /// Before the process ends: sends the batched counter updates, returns leased spare
+    /// to Redis (so other instances can use it at once), and writes the ledger.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.send_pending().await;
+        if let Counters::Redis(leases) = &self.counters {
+            leases.return_all().await;
+        }
+        self.writer.flush().await
     }
 
     /// Runs `sync_spend` now (tests and the admin API's spend views).
@@ -519,7 +536,7 @@ impl Governor {
                     names.push((level, owner, "tokens", rule.window_ms, limit));
                     admission
                         .tokens
-                        .push((rule.tokens_key.clone(), rule.window_ms));
+                        .push((rule.tokens_key.clone(), rule.window_ms, limit));
                     asks.push(RateRequest {
                         key: &rule.tokens_key,
                         limit,
@@ -534,38 +551,24 @@ impl Governor {
             }
         }
         admission.estimate = estimated.unwrap_or(0);
-        // A lease outlives any request; a crashed instance's leases expire.
+        // A memory lease outlives any request; Redis slots are kept alive while held.
         const LEASE_TTL_MS: u64 = 15 * 60 * 1000;
-        let rates = async {
-            if asks.is_empty() {
-                Ok(Ok(()))
-            } else {
-                self.counters.rate_acquire(&asks).await
-            }
-        };
-        let concurrency = async {
-            if leases.is_empty() {
-                Ok(Ok(None))
-            } else {
-                self.counters
-                    .in_flight_acquire(&leases, LEASE_TTL_MS)
-                    .await
-                    .map(|decided| decided.map(Some))
-            }
-        };
-        let (rates, concurrency) = tokio::join!(rates, concurrency);
+        let group = caller.map_or("", |caller| caller.key.id.as_str());
         let nobody = "";
-        // The leases first: kept on success, given back if the rates refuse.
-        let mut refused = None;
-        match concurrency {
-            Ok(Ok(ticket)) => admission.ticket = ticket,
-            Ok(Err(denied)) => {
+        match self
+            .counters
+            .admit(group, &asks, &leases, LEASE_TTL_MS)
+            .await
+        {
+            Ok(Ok(ticket)) => admission.ticket = Some(ticket),
+            Ok(Err(Denied::InFlight(denied))) => {
+                admission.tokens.clear();
                 let (level, owner, limit) =
                     lease_owners
                         .get(denied.index)
                         .copied()
                         .unwrap_or((Level::Key, nobody, 0));
-                refused = Some(Refusal::RateLimited {
+                return Err(Refusal::RateLimited {
                     level: config_records::level_name(level),
                     owner: owner.to_string(),
                     unit: "concurrent requests",
@@ -576,20 +579,13 @@ impl Governor {
                     reset_ms: 1000,
                 });
             }
-            // The counters are down: serve rather than refuse everyone (fail open).
-            Err(err) => {
-                tracing::warn!(error = %err, "concurrency counters unavailable; admitting without them")
-            }
-        }
-        match rates {
-            Ok(Ok(())) => {}
-            Ok(Err(denied)) => {
+            Ok(Err(Denied::Rate(denied))) => {
                 admission.tokens.clear();
                 let (level, owner, unit, window_ms, limit) = names
                     .get(denied.index)
                     .copied()
                     .unwrap_or((Level::Key, nobody, "requests", 60_000, denied.limit));
-                refused = Some(Refusal::RateLimited {
+                return Err(Refusal::RateLimited {
                     level: config_records::level_name(level),
                     owner: owner.to_string(),
                     unit,
@@ -600,21 +596,11 @@ impl Governor {
                     reset_ms: denied.reset_ms,
                 });
             }
+            // The counters are down: serve rather than refuse everyone (fail open).
             Err(err) => {
                 tracing::warn!(error = %err, "rate-limit counters unavailable; admitting without them");
                 admission.tokens.clear();
             }
-        }
-        if let Some(refusal) = refused {
-            // Give back what was taken: the lease, and the tokens if only the lease refused.
-            if let Some(ticket) = admission.ticket.take() {
-                let counters = self.counters.clone();
-                tokio::spawn(async move {
-                    let _ = counters.in_flight_release(ticket).await;
-                });
-            }
-            self.refund_tokens(&admission);
-            return Err(refusal);
         }
         Ok(admission)
     }
@@ -652,17 +638,10 @@ impl Governor {
 
     /// Gives back the tokens an admission reserved (it was refused later).
     fn refund_tokens(&self, admission: &Admission) {
-        if admission.tokens.is_empty() || admission.estimate == 0 {
-            return;
+        for (key, window_ms, limit) in &admission.tokens {
+            self.counters
+                .give_back(key, *window_ms, *limit, admission.estimate);
         }
-        let counters = self.counters.clone();
-        let tokens = admission.tokens.clone();
-        let refund = -i64::try_from(admission.estimate).unwrap_or(i64::MAX);
-        tokio::spawn(async move {
-            for (key, window_ms) in tokens {
-                let _ = counters.rate_adjust(&key, window_ms, refund).await;
-            }
-        });
     }
 
     /// Charges a finished call: its cost at `provider`'s price for `model`, to every
@@ -686,18 +665,16 @@ impl Governor {
         let policies = self.policies();
         let mut budgets: Vec<Arc<BudgetRule>> = std::mem::take(&mut admission.budgets);
         budgets.extend(policies.budgets(Level::Provider, provider).iter().cloned());
-        let windows: Vec<(String, Window)> = budgets
+        let windows: Vec<(&str, Window)> = budgets
             .iter()
             .map(|rule| {
                 (
-                    rule.id.clone(),
+                    rule.id.as_str(),
                     rule.period.window(rule.alignment, rule.anchor, now),
                 )
             })
             .collect();
-        for (id, window) in &windows {
-            self.spent.add(id, window.start, charged.0);
-        }
+        self.spent.add(&windows, charged.0);
         let key = admission.caller.as_ref().map(|caller| &caller.key);
         self.writer.record(SpendEvent {
             key_id: key.map(|key| key.id.clone()),
@@ -713,7 +690,7 @@ impl Governor {
             saved_nanos: 0,
             budget_ids: windows
                 .iter()
-                .map(|(id, window)| (id.clone(), window.start))
+                .map(|(id, window)| ((*id).to_owned(), window.start))
                 .collect(),
         });
         let tokens = std::mem::take(&mut admission.tokens);
@@ -721,23 +698,35 @@ impl Governor {
             - i64::try_from(admission.estimate).unwrap_or(0);
         // Memory counters need nothing for budgets (the mirror is their truth); shared
         // ones get the spend so other instances see it.
-        let shared = !matches!(self.counters, Counters::Memory(_));
+        let shared = self.counters.is_shared();
         let mut pending = self
             .pending
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if shared && charged.0 > 0 {
             for (id, window) in &windows {
-                let entry = pending
-                    .spend
-                    .entry((budget_key(id), window.start))
-                    .or_insert((window_ttl(window), 0));
-                entry.1 = entry.1.saturating_add(charged.0);
+                let touched = match pending.spend.get_mut(*id) {
+                    Some(touched) => touched,
+                    None => pending.spend.entry((*id).to_owned()).or_default(),
+                };
+                match touched
+                    .iter_mut()
+                    .find(|(start, ..)| *start == window.start)
+                {
+                    Some((.., nanos)) => *nanos = nanos.saturating_add(charged.0),
+                    None => touched.push((window.start, window_ttl(window), charged.0)),
+                }
             }
         }
-        if correction != 0 {
-            for (key, window_ms) in tokens {
-                *pending.tokens.entry((key, window_ms)).or_insert(0) += correction;
+        if correction < 0 {
+            // Over-estimated: the rest goes back where the next request finds it.
+            let unused = correction.unsigned_abs();
+            for (key, window_ms, limit) in &tokens {
+                self.counters.give_back(key, *window_ms, *limit, unused);
+            }
+        } else if correction > 0 {
+            for (key, window_ms, limit) in tokens {
+                *pending.tokens.entry((key, window_ms, limit)).or_insert(0) += correction;
             }
         }
     }
@@ -754,12 +743,21 @@ impl Governor {
             return;
         }
         let counters = &self.counters;
+        let spend: Vec<(String, i64, u64, i64)> = spend
+            .into_iter()
+            .flat_map(|(id, touched)| {
+                let key = budget_key(&id);
+                touched
+                    .into_iter()
+                    .map(move |(start, ttl, nanos)| (key.clone(), start, ttl, nanos))
+            })
+            .collect();
         let spends = spend
             .iter()
-            .map(|((key, start), (ttl, nanos))| counters.spend_add(key, *start, *ttl, *nanos));
-        let corrections = tokens
-            .iter()
-            .map(|((key, window_ms), delta)| counters.rate_adjust(key, *window_ms, *delta));
+            .map(|(key, start, ttl, nanos)| counters.spend_add(key, *start, *ttl, *nanos));
+        let corrections = tokens.iter().map(|((key, window_ms, limit), delta)| {
+            counters.rate_adjust(key, *window_ms, *limit, *delta)
+        });
         let (spent, corrected) = futures_util::future::join(
             futures_util::future::join_all(spends),
             futures_util::future::join_all(corrections),
@@ -800,11 +798,11 @@ pub struct Admission {
     governor: Option<Arc<Governor>>,
     pub caller: Option<Caller>,
     budgets: Vec<Arc<BudgetRule>>,
-    /// Token counters to correct once the usage is known: (key, window).
-    tokens: Vec<(String, u64)>,
+    /// Token counters to correct once the usage is known: (key, window, limit).
+    tokens: Vec<(Arc<str>, u64, u64)>,
     /// The tokens reserved before the call.
     estimate: u64,
-    ticket: Option<InFlightTicket>,
+    ticket: Option<Ticket>,
     started: i64,
 }
 
@@ -825,10 +823,7 @@ impl Admission {
 
     fn release(&mut self, governor: &Governor) {
         if let Some(ticket) = self.ticket.take() {
-            let counters = governor.counters.clone();
-            tokio::spawn(async move {
-                let _ = counters.in_flight_release(ticket).await;
-            });
+            governor.counters.release(ticket);
         }
     }
 }

@@ -3,12 +3,11 @@
 //! small) and swapped atomically, so a request reads plain maps without touching the
 //! database.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_core::period::{Alignment, Period};
 use sluice_store::sql::{Budget, Level, RateLimit, VirtualKey};
-use sluice_store::{Store, StoreError};
+use sluice_store::{FastMap, Store, StoreError};
 
 /// A virtual key as the request path needs it.
 #[derive(Debug)]
@@ -38,7 +37,7 @@ pub struct LimitRule {
     pub id: String,
     /// Counter names, built once: `{id}:req`, `{id}:tok`, `{id}:conc`.
     pub requests_key: String,
-    pub tokens_key: String,
+    pub tokens_key: Arc<str>,
     pub concurrent_key: String,
     pub requests: Option<u64>,
     pub tokens: Option<u64>,
@@ -48,14 +47,14 @@ pub struct LimitRule {
 
 #[derive(Debug, Default)]
 pub struct Policies {
-    pub keys: HashMap<String, Arc<KeyEntry>>,
+    pub keys: FastMap<String, Arc<KeyEntry>>,
     /// Team id → (its customer, disabled).
-    pub teams: HashMap<String, (Option<String>, bool)>,
+    pub teams: FastMap<String, (Option<String>, bool)>,
     /// Customer id → disabled.
-    pub customers: HashMap<String, bool>,
+    pub customers: FastMap<String, bool>,
     /// By level, then owner: looked up with a borrowed owner, no allocation per request.
-    pub budgets: HashMap<Level, HashMap<String, Vec<Arc<BudgetRule>>>>,
-    pub limits: HashMap<Level, HashMap<String, Vec<LimitRule>>>,
+    pub budgets: FastMap<Level, FastMap<String, Vec<Arc<BudgetRule>>>>,
+    pub limits: FastMap<Level, FastMap<String, Vec<LimitRule>>>,
 }
 
 impl Policies {
@@ -118,7 +117,10 @@ impl Policies {
 
     /// Every budget, for the background work on current windows.
     pub fn all_budgets(&self) -> impl Iterator<Item = &Arc<BudgetRule>> {
-        self.budgets.values().flat_map(HashMap::values).flatten()
+        self.budgets
+            .values()
+            .flat_map(|owners| owners.values())
+            .flatten()
     }
 }
 
@@ -159,7 +161,7 @@ fn limit_rule(limit: &RateLimit) -> LimitRule {
     LimitRule {
         id: limit.id.clone(),
         requests_key: format!("{}:req", limit.id),
-        tokens_key: format!("{}:tok", limit.id),
+        tokens_key: Arc::from(format!("{}:tok", limit.id)),
         concurrent_key: format!("{}:conc", limit.id),
         requests: positive(limit.requests),
         tokens: positive(limit.tokens),

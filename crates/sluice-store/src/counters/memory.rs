@@ -5,13 +5,14 @@
 //! an expiry and are swept every few thousand operations so the maps do not grow without
 //! bound.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{InFlightDenied, InFlightTicket, RateDenied, RateRequest, gcra};
-use crate::StoreError;
+use super::{
+    ByWindow, Denied, InFlightDenied, InFlightTicket, RateDenied, RateRequest, Ticket, gcra,
+};
+use crate::{FastMap, StoreError};
 
 const SWEEP_EVERY: u64 = 4096;
 
@@ -29,9 +30,9 @@ struct Inner {
     base: Instant,
     ops: AtomicU64,
     next_lease: AtomicU64,
-    spend: Mutex<HashMap<(String, i64), (i64, Instant)>>,
-    rate: Mutex<HashMap<(u64, String), Gcra>>,
-    flight: Mutex<HashMap<String, HashMap<String, Instant>>>,
+    spend: Mutex<FastMap<(String, i64), (i64, Instant)>>,
+    rate: Mutex<ByWindow<Gcra>>,
+    flight: Mutex<FastMap<String, FastMap<String, Instant>>>,
 }
 
 /// In-memory counters; clones share state.
@@ -60,9 +61,9 @@ impl MemoryCounters {
                 base: Instant::now(),
                 ops: AtomicU64::new(0),
                 next_lease: AtomicU64::new(0),
-                spend: Mutex::new(HashMap::new()),
-                rate: Mutex::new(HashMap::new()),
-                flight: Mutex::new(HashMap::new()),
+                spend: Mutex::new(FastMap::default()),
+                rate: Mutex::new(ByWindow::default()),
+                flight: Mutex::new(FastMap::default()),
             }),
         }
     }
@@ -139,58 +140,93 @@ impl MemoryCounters {
         &self,
         requests: &[RateRequest<'_>],
     ) -> Result<Result<(), RateDenied>, StoreError> {
-        let keys: Vec<(u64, String)> = requests
-            .iter()
-            .map(|r| (r.window_ms, r.key.to_owned()))
-            .collect();
+        Ok(self.take_rates(requests))
+    }
+
+    /// Admits at every rate level and takes a slot at every concurrency level, or
+    /// nothing (the rates are given back when a slot level is full).
+    pub(crate) fn admit(
+        &self,
+        rates: &[RateRequest<'_>],
+        slots: &[(&str, u64)],
+        slot_ttl_ms: u64,
+    ) -> Result<Ticket, Denied> {
+        self.take_rates(rates).map_err(Denied::Rate)?;
+        if slots.is_empty() {
+            return Ok(Ticket::default());
+        }
+        match self.take_slots(slots, slot_ttl_ms) {
+            Ok(InFlightTicket { keys, lease }) => Ok(Ticket {
+                slots: keys.into_iter().map(|key| (key, lease.clone())).collect(),
+            }),
+            Err(denied) => {
+                for r in rates {
+                    self.adjust(
+                        r.key,
+                        r.window_ms,
+                        -i64::try_from(r.amount).unwrap_or(i64::MAX),
+                    );
+                }
+                Err(Denied::InFlight(denied))
+            }
+        }
+    }
+
+    /// Gives an admission's slots back.
+    pub(crate) fn release(&self, ticket: Ticket) {
+        let mut map = lock(&self.inner.flight);
+        for (key, lease) in ticket.slots {
+            if let Some(leases) = map.get_mut(&key) {
+                leases.remove(&lease);
+                if leases.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn take_rates(&self, requests: &[RateRequest<'_>]) -> Result<(), RateDenied> {
         let sweep = self.should_sweep();
         let now = self.now_us();
         let mut map = lock(&self.inner.rate);
         if sweep {
             // A state whose TAT is a window in the past is the same as no state.
-            map.retain(|_, s| s.tat + s.window_ms as f64 * 1000.0 > now);
+            map.retain(|_, _, s| s.tat + s.window_ms as f64 * 1000.0 > now);
         }
         // Decide at every level first (later duplicates see earlier ones), then write.
         let mut plan: Vec<(f64, f64)> = Vec::with_capacity(requests.len());
         for (i, r) in requests.iter().enumerate() {
             let earlier = (0..i)
                 .rev()
-                .find(|&j| keys[j] == keys[i])
+                .find(|&j| requests[j].key == r.key && requests[j].window_ms == r.window_ms)
                 .map(|j| plan[j].0);
             let tat = earlier
-                .or_else(|| map.get(&keys[i]).map(|s| s.tat))
+                .or_else(|| map.get(r.window_ms, r.key).map(|s| s.tat))
                 .unwrap_or(now);
-            match gcra(tat, now, r.limit, r.window_ms, r.amount, i) {
-                Ok(p) => plan.push(p),
-                Err(denied) => return Ok(Err(denied)),
-            }
+            plan.push(gcra(tat, now, r.limit, r.window_ms, r.amount, i)?);
         }
-        for ((key, (tat, interval)), r) in keys.into_iter().zip(plan).zip(requests) {
-            map.insert(
-                key,
-                Gcra {
-                    tat,
-                    interval,
-                    window_ms: r.window_ms,
-                },
-            );
+        for ((tat, interval), r) in plan.into_iter().zip(requests) {
+            *map.get_or_insert_with(r.window_ms, r.key, || Gcra {
+                tat,
+                interval,
+                window_ms: r.window_ms,
+            }) = Gcra {
+                tat,
+                interval,
+                window_ms: r.window_ms,
+            };
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
-    pub(crate) async fn rate_adjust(
-        &self,
-        key: &str,
-        window_ms: u64,
-        delta: i64,
-    ) -> Result<(), StoreError> {
+    /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]).
+    pub(crate) fn adjust(&self, key: &str, window_ms: u64, delta: i64) {
         let now = self.now_us();
         let mut map = lock(&self.inner.rate);
-        if let Some(state) = map.get_mut(&(window_ms, key.to_owned())) {
+        if let Some(state) = map.get_mut(window_ms, key) {
             let tat = state.tat.max(now) + delta as f64 * state.interval;
             state.tat = tat.max(now);
         }
-        Ok(())
     }
 
     pub(crate) async fn in_flight_acquire(
@@ -198,6 +234,14 @@ impl MemoryCounters {
         levels: &[(&str, u64)],
         lease_ttl_ms: u64,
     ) -> Result<Result<InFlightTicket, InFlightDenied>, StoreError> {
+        Ok(self.take_slots(levels, lease_ttl_ms))
+    }
+
+    fn take_slots(
+        &self,
+        levels: &[(&str, u64)],
+        lease_ttl_ms: u64,
+    ) -> Result<InFlightTicket, InFlightDenied> {
         let now = Instant::now();
         let lease = format!("m{}", self.inner.next_lease.fetch_add(1, Ordering::Relaxed));
         let expiry = now + Duration::from_millis(lease_ttl_ms);
@@ -211,7 +255,7 @@ impl MemoryCounters {
                 None => 0,
             };
             if held >= *limit {
-                return Ok(Err(InFlightDenied { index }));
+                return Err(InFlightDenied { index });
             }
         }
         for (key, _) in levels {
@@ -219,10 +263,10 @@ impl MemoryCounters {
                 .or_default()
                 .insert(lease.clone(), expiry);
         }
-        Ok(Ok(InFlightTicket {
+        Ok(InFlightTicket {
             keys: levels.iter().map(|(k, _)| (*k).to_owned()).collect(),
             lease,
-        }))
+        })
     }
 
     pub(crate) async fn in_flight_release(&self, ticket: InFlightTicket) -> Result<(), StoreError> {

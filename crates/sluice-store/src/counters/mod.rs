@@ -42,9 +42,11 @@
 //! an expiry so a crashed instance (Redis) or a dropped future that never released
 //! (memory) cannot hold capacity forever: pick a TTL above the longest request.
 
+mod leases;
 mod memory;
 mod redis;
 
+pub use leases::{Denied, LeaseSettings, RedisLeases, Ticket};
 pub use memory::MemoryCounters;
 pub use redis::RedisCounters;
 
@@ -98,15 +100,20 @@ pub struct InFlightTicket {
 pub enum Counters {
     /// In process memory: no I/O, one instance.
     Memory(MemoryCounters),
-    /// In Redis: shared by every instance that uses the same Redis and prefix.
-    Redis(RedisCounters),
+    /// In Redis: shared by every instance that uses the same Redis and prefix. The
+    /// request path admits through local leases ([`Counters::admit`]); every other call
+    /// goes to Redis itself.
+    Redis(RedisLeases),
 }
 
 macro_rules! dispatch {
     ($self:ident, $c:ident => $e:expr) => {
         match $self {
             Counters::Memory($c) => $e,
-            Counters::Redis($c) => $e,
+            Counters::Redis(leases) => {
+                let $c = leases.redis();
+                $e
+            }
         }
     };
 }
@@ -117,9 +124,62 @@ impl Counters {
         Counters::Memory(MemoryCounters::new())
     }
 
-    /// Redis counters under `prefix` (such as `sluice:`).
+    /// Redis counters under `prefix` (such as `sluice:`), admitting through leases with
+    /// the default [`LeaseSettings`]. Needs a Tokio runtime.
     pub async fn redis(url: &str, prefix: &str) -> Result<Counters, StoreError> {
-        Ok(Counters::Redis(RedisCounters::connect(url, prefix).await?))
+        Self::redis_with(url, prefix, LeaseSettings::default()).await
+    }
+
+    /// As [`Counters::redis`], with the leases' settings given.
+    pub async fn redis_with(
+        url: &str,
+        prefix: &str,
+        settings: LeaseSettings,
+    ) -> Result<Counters, StoreError> {
+        let redis = RedisCounters::connect(url, prefix).await?;
+        Ok(Counters::Redis(RedisLeases::new(redis, settings)))
+    }
+
+    /// Whether the counters are shared with other instances.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Counters::Redis(_))
+    }
+
+    /// Admits one request at every level of its chain, all or nothing: the rate limits
+    /// (`rates`) and one concurrency slot at each `(key, limit)` of `slots`. `group`
+    /// names the chain (the virtual key): see [`RedisLeases`] for how Redis counters
+    /// spend leased spare and when they make a round trip.
+    pub async fn admit(
+        &self,
+        group: &str,
+        rates: &[RateRequest<'_>],
+        slots: &[(&str, u64)],
+        slot_ttl_ms: u64,
+    ) -> Result<Result<Ticket, Denied>, StoreError> {
+        validate(rates)?;
+        match self {
+            Counters::Memory(memory) => Ok(memory.admit(rates, slots, slot_ttl_ms)),
+            Counters::Redis(leases) => leases.admit(group, rates, slots).await,
+        }
+    }
+
+    /// Gives an admitted request's concurrency slots back (no I/O: Redis leases return
+    /// to the local pool).
+    pub fn release(&self, ticket: Ticket) {
+        match self {
+            Counters::Memory(memory) => memory.release(ticket),
+            Counters::Redis(leases) => leases.release(ticket),
+        }
+    }
+
+    /// Gives back `units` reserved at a rate level but not used (no I/O).
+    pub fn give_back(&self, key: &str, window_ms: u64, limit: u64, units: u64) {
+        match self {
+            Counters::Memory(memory) => {
+                memory.adjust(key, window_ms, -i64::try_from(units).unwrap_or(i64::MAX))
+            }
+            Counters::Redis(leases) => leases.give_back(key, window_ms, limit, units),
+        }
     }
 
     /// Adds `nanos` to a budget window and returns the window's new total. The window
@@ -163,12 +223,13 @@ impl Counters {
     }
 
     /// Charges (`delta > 0`) or gives back (`delta < 0`) units at one level after the
-    /// fact, such as actual tokens minus the estimate. A level with no recent activity
-    /// is left alone.
+    /// fact, such as actual tokens minus the estimate, at a level of `limit` units per
+    /// window. A level with no recent activity is left alone.
     pub async fn rate_adjust(
         &self,
         key: &str,
         window_ms: u64,
+        limit: u64,
         delta: i64,
     ) -> Result<(), StoreError> {
         if window_ms == 0 {
@@ -177,7 +238,18 @@ impl Counters {
         if delta == 0 {
             return Ok(());
         }
-        dispatch!(self, c => c.rate_adjust(key, window_ms, delta).await)
+        match self {
+            Counters::Memory(memory) => {
+                memory.adjust(key, window_ms, delta);
+                Ok(())
+            }
+            Counters::Redis(leases) => {
+                leases
+                    .redis()
+                    .rate_adjust(key, window_ms, limit, delta)
+                    .await
+            }
+        }
     }
 
     /// Takes one concurrency lease at each `(key, limit)`, all or nothing. Leases expire
@@ -201,6 +273,51 @@ impl Counters {
     /// Leases currently held at `key` (expired ones excluded); for metrics and tests.
     pub async fn in_flight_count(&self, key: &str) -> Result<u64, StoreError> {
         dispatch!(self, c => c.in_flight_count(key).await)
+    }
+}
+
+/// Per-level state of the in-process maps, by window and then counter name: looked up
+/// with the request's borrowed name, so a request allocates only for a level seen for
+/// the first time.
+#[derive(Debug)]
+pub(crate) struct ByWindow<V>(crate::FastMap<u64, crate::FastMap<String, V>>);
+
+impl<V> Default for ByWindow<V> {
+    fn default() -> Self {
+        ByWindow(crate::FastMap::default())
+    }
+}
+
+impl<V> ByWindow<V> {
+    pub(crate) fn get(&self, window_ms: u64, key: &str) -> Option<&V> {
+        self.0.get(&window_ms)?.get(key)
+    }
+
+    pub(crate) fn get_mut(&mut self, window_ms: u64, key: &str) -> Option<&mut V> {
+        self.0.get_mut(&window_ms)?.get_mut(key)
+    }
+
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        window_ms: u64,
+        key: &str,
+        new: impl FnOnce() -> V,
+    ) -> &mut V {
+        let names = self.0.entry(window_ms).or_default();
+        if !names.contains_key(key) {
+            names.insert(key.to_owned(), new());
+        }
+        names
+            .get_mut(key)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    /// Keeps the entries `keep` says to, by (window, name); drops emptied windows.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64, &str, &mut V) -> bool) {
+        self.0.retain(|window, names| {
+            names.retain(|name, value| keep(*window, name, value));
+            !names.is_empty()
+        });
     }
 }
 

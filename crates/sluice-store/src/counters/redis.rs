@@ -9,7 +9,7 @@
 //!
 //! Keys (all under the prefix, `sluice:` by default):
 //! - `{prefix}spend:{budget_key}:{window_start}` — a budget window's total (string int);
-//! - `{prefix}rl:{window_ms}:{key}` — a GCRA state (hash: `t` TAT µs, `i` interval µs);
+//! - `{prefix}rl:{window_ms}:{key}` — a GCRA state (string: the TAT, µs since `EPOCH_S`);
 //! - `{prefix}if:{key}` — concurrency leases (sorted set: lease id → expiry unix ms).
 //!
 //! The keys of one call are not hash-tagged, so a multi-level check needs a single Redis
@@ -35,10 +35,35 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1000);
 
 #[derive(Debug)]
 struct Scripts {
-    rate_acquire: Script,
+    acquire: Script,
     rate_adjust: Script,
-    in_flight_acquire: Script,
     spend_seed: Script,
+}
+
+/// One rate level of an [`RedisCounters::acquire`]: the request, and how many extra units
+/// the caller would like to lease.
+pub(crate) struct RateAsk<'a> {
+    pub request: RateRequest<'a>,
+    pub want: u64,
+}
+
+/// One concurrency level of an [`RedisCounters::acquire`].
+pub(crate) struct SlotAsk<'a> {
+    pub key: &'a str,
+    pub limit: u64,
+    pub want: u64,
+}
+
+/// What one acquire script decided.
+pub(crate) enum Acquired {
+    /// Admitted: the extra units leased at each rate level, the extra slots at each
+    /// concurrency level (members `first + 1 ..= first + extra`; `first` is the request's).
+    Admitted {
+        extra_units: Vec<u64>,
+        extra_slots: Vec<u64>,
+    },
+    Rate(RateDenied),
+    Slots(InFlightDenied),
 }
 
 /// Redis-backed counters; clones share the connection.
@@ -91,9 +116,8 @@ impl RedisCounters {
             conn,
             prefix: Arc::from(prefix),
             scripts: Arc::new(Scripts {
-                rate_acquire: Script::new(include_str!("rate_acquire.lua")),
+                acquire: Script::new(include_str!("acquire.lua")),
                 rate_adjust: Script::new(include_str!("rate_adjust.lua")),
-                in_flight_acquire: Script::new(include_str!("in_flight_acquire.lua")),
                 spend_seed: Script::new(include_str!("spend_seed.lua")),
             }),
             instance: fastrand::u64(..),
@@ -172,6 +196,76 @@ impl RedisCounters {
             .map_err(|_| StoreError::Invalid(format!("spend counter {key} is not an integer")))
     }
 
+    /// The member prefix of this instance's slots.
+    pub(crate) fn member_prefix(&self) -> String {
+        format!("{:016x}-", self.instance)
+    }
+
+    /// Reserves `count` consecutive member numbers; returns the first.
+    pub(crate) fn reserve_members(&self, count: u64) -> u64 {
+        self.next_lease.fetch_add(count.max(1), Ordering::Relaxed)
+    }
+
+    /// Runs the acquire script: every rate level and slot level at once, all or nothing,
+    /// plus leased extras when everything fits. Slot members are `prefix` followed by
+    /// `first_member + n`.
+    pub(crate) async fn acquire(
+        &self,
+        rates: &[RateAsk<'_>],
+        slots: &[SlotAsk<'_>],
+        slot_ttl_ms: u64,
+        prefix: &str,
+        first_member: u64,
+    ) -> Result<Acquired, StoreError> {
+        let mut invocation = self.scripts.acquire.prepare_invoke();
+        invocation.arg(EPOCH_S).arg(rates.len());
+        for ask in rates {
+            let r = &ask.request;
+            invocation
+                .key(self.rate_key(r.key, r.window_ms))
+                .arg(r.limit)
+                .arg(r.window_ms)
+                .arg(r.amount)
+                .arg(ask.want);
+        }
+        invocation
+            .arg(slots.len())
+            .arg(slot_ttl_ms)
+            .arg(prefix)
+            .arg(first_member);
+        for ask in slots {
+            invocation
+                .key(self.flight_key(ask.key))
+                .arg(ask.limit)
+                .arg(ask.want);
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        let count = |n: &i64| (*n).max(0) as u64;
+        match reply.split_first() {
+            Some((1, extras)) if extras.len() == rates.len() + slots.len() => {
+                let (units, slots) = extras.split_at(rates.len());
+                Ok(Acquired::Admitted {
+                    extra_units: units.iter().map(count).collect(),
+                    extra_slots: slots.iter().map(count).collect(),
+                })
+            }
+            Some((0, [index, retry, limit, remaining, reset])) => Ok(Acquired::Rate(RateDenied {
+                index: count(index) as usize,
+                retry_after_ms: count(retry),
+                limit: count(limit),
+                remaining: count(remaining),
+                reset_ms: count(reset),
+            })),
+            Some((2, [index])) => Ok(Acquired::Slots(InFlightDenied {
+                index: count(index) as usize,
+            })),
+            _ => Err(StoreError::Invalid(
+                "unexpected reply from the acquire script".into(),
+            )),
+        }
+    }
+
     pub(crate) async fn rate_acquire(
         &self,
         requests: &[RateRequest<'_>],
@@ -179,28 +273,18 @@ impl RedisCounters {
         if requests.is_empty() {
             return Ok(Ok(()));
         }
-        let mut invocation = self.scripts.rate_acquire.prepare_invoke();
-        invocation.arg(EPOCH_S);
-        for r in requests {
-            invocation
-                .key(self.rate_key(r.key, r.window_ms))
-                .arg(r.limit)
-                .arg(r.window_ms)
-                .arg(r.amount);
-        }
-        let mut conn = self.conn.clone();
-        let reply: Vec<i64> = invocation.invoke_async(&mut conn).await?;
-        match reply.as_slice() {
-            [1] => Ok(Ok(())),
-            [0, index, retry, limit, remaining, reset] => Ok(Err(RateDenied {
-                index: (*index).max(0) as usize,
-                retry_after_ms: (*retry).max(0) as u64,
-                limit: (*limit).max(0) as u64,
-                remaining: (*remaining).max(0) as u64,
-                reset_ms: (*reset).max(0) as u64,
-            })),
-            _ => Err(StoreError::Invalid(
-                "unexpected reply from the rate-limit script".into(),
+        let asks: Vec<RateAsk<'_>> = requests
+            .iter()
+            .map(|request| RateAsk {
+                request: *request,
+                want: 0,
+            })
+            .collect();
+        match self.acquire(&asks, &[], 0, "", 0).await? {
+            Acquired::Admitted { .. } => Ok(Ok(())),
+            Acquired::Rate(denied) => Ok(Err(denied)),
+            Acquired::Slots(_) => Err(StoreError::Invalid(
+                "unexpected reply from the acquire script".into(),
             )),
         }
     }
@@ -209,6 +293,7 @@ impl RedisCounters {
         &self,
         key: &str,
         window_ms: u64,
+        limit: u64,
         delta: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -218,6 +303,7 @@ impl RedisCounters {
             .key(self.rate_key(key, window_ms))
             .arg(EPOCH_S)
             .arg(delta)
+            .arg(limit.max(1))
             .arg(window_ms)
             .invoke_async(&mut conn)
             .await?;
@@ -229,27 +315,73 @@ impl RedisCounters {
         levels: &[(&str, u64)],
         lease_ttl_ms: u64,
     ) -> Result<Result<InFlightTicket, InFlightDenied>, StoreError> {
-        let lease = format!(
-            "{:016x}-{}",
-            self.instance,
-            self.next_lease.fetch_add(1, Ordering::Relaxed)
-        );
+        let prefix = self.member_prefix();
+        let number = self.reserve_members(1);
+        let lease = format!("{prefix}{number}");
         let keys: Vec<String> = levels.iter().map(|(k, _)| self.flight_key(k)).collect();
-        if !keys.is_empty() {
-            let mut invocation = self.scripts.in_flight_acquire.prepare_invoke();
-            invocation.arg(lease_ttl_ms).arg(&lease);
-            for (key, (_, limit)) in keys.iter().zip(levels) {
-                invocation.key(key).arg(*limit);
-            }
-            let mut conn = self.conn.clone();
-            let reply: i64 = invocation.invoke_async(&mut conn).await?;
-            if reply >= 0 {
-                return Ok(Err(InFlightDenied {
-                    index: reply as usize,
-                }));
+        if !levels.is_empty() {
+            let asks: Vec<SlotAsk<'_>> = levels
+                .iter()
+                .map(|(key, limit)| SlotAsk {
+                    key,
+                    limit: *limit,
+                    want: 0,
+                })
+                .collect();
+            match self
+                .acquire(&[], &asks, lease_ttl_ms, &prefix, number)
+                .await?
+            {
+                Acquired::Admitted { .. } => {}
+                Acquired::Slots(denied) => return Ok(Err(denied)),
+                Acquired::Rate(_) => {
+                    return Err(StoreError::Invalid(
+                        "unexpected reply from the acquire script".into(),
+                    ));
+                }
             }
         }
         Ok(Ok(InFlightTicket { keys, lease }))
+    }
+
+    /// Removes slot members (leases) from their sets: `(level key, member)` pairs.
+    pub(crate) async fn release_members(
+        &self,
+        members: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, member) in members {
+            pipe.zrem(self.flight_key(key), member).ignore();
+        }
+        let mut conn = self.conn.clone();
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Pushes the expiry of held slot members `ttl_ms` from now (re-adding any that
+    /// expired meanwhile): what keeps a long-held slot alive while its instance lives.
+    pub(crate) async fn refresh_members(
+        &self,
+        members: &[(String, String)],
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let expiry = secs * 1000 + micros / 1000 + ttl_ms as i64;
+        let mut pipe = redis::pipe();
+        for (key, member) in members {
+            let key = self.flight_key(key);
+            pipe.zadd(&key, member, expiry).ignore();
+            pipe.pexpire(&key, ttl_ms as i64).ignore();
+        }
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
     }
 
     pub(crate) async fn in_flight_release(&self, ticket: InFlightTicket) -> Result<(), StoreError> {

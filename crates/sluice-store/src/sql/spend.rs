@@ -1,6 +1,6 @@
 //! The spend ledger and budget windows: upsert-add writes and the reports over them.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -34,9 +34,9 @@ const TOTALS: &str = "CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests, \
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpendBatch {
     /// Ledger increments per row.
-    pub ledger: HashMap<SpendKey, SpendTotals>,
+    pub ledger: FastMap<SpendKey, SpendTotals>,
     /// Budget increments per (budget id, window start).
-    pub budgets: HashMap<(String, i64), i64>,
+    pub budgets: FastMap<(String, i64), i64>,
 }
 
 impl SpendBatch {
