@@ -164,6 +164,21 @@ pub struct RedisConfig {
     pub url: Secret,
     #[serde(default = "default_redis_prefix")]
     pub prefix: String,
+    /// What a request gets when Redis cannot decide its limits.
+    #[serde(default)]
+    pub on_unavailable: WhenUnavailable,
+}
+
+/// What happens to a request whose rate limits cannot be checked (Redis down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenUnavailable {
+    /// Serve it without the limits (a warning is logged): Redis is not a single point of
+    /// failure for traffic. Spare already leased is still spent either way.
+    #[default]
+    Open,
+    /// Refuse it with 503: limits are never exceeded, at the price of availability.
+    Closed,
 }
 
 fn default_redis_prefix() -> String {

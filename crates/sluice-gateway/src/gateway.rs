@@ -307,7 +307,18 @@ impl Gateway {
             })
             .collect();
 
-        let models = models::render(&providers, config.routes.keys());
+        let models = models::render(
+            &providers,
+            config.routes.iter().map(|(name, route)| {
+                let providers = route
+                    .targets
+                    .value
+                    .iter()
+                    .map(|target| target.provider.value.clone())
+                    .collect();
+                (name, providers)
+            }),
+        );
         let gateway = Arc::new(Gateway {
             providers,
             provider_index,

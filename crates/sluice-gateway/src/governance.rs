@@ -45,13 +45,18 @@ fn credential(headers: &HeaderMap) -> Option<&str> {
         .copied()
 }
 
+/// Who calls (any model).
+pub(crate) fn caller(governor: &Governor, headers: &HeaderMap) -> Result<Option<Caller>, Refusal> {
+    governor.authenticate(credential(headers))
+}
+
 /// Who calls, and whether it may ask for `model`.
 pub(crate) fn identify(
     governor: &Governor,
     headers: &HeaderMap,
     model: &str,
 ) -> Result<Option<Caller>, Refusal> {
-    let caller = governor.authenticate(credential(headers))?;
+    let caller = caller(governor, headers)?;
     if let Some(caller) = &caller
         && !caller.allows_model(model)
     {
@@ -150,6 +155,7 @@ pub(crate) fn denial(refusal: Refusal) -> Denial {
         }
         Refusal::BudgetExceeded { .. } => (ErrorKind::BudgetExceeded, "budget_exceeded"),
         Refusal::RateLimited { .. } => (ErrorKind::RateLimited, "rate_limited"),
+        Refusal::LimitsUnavailable => (ErrorKind::Unavailable, "limits_unavailable"),
     };
     let mut headers = Vec::new();
     let mut push = |name: &'static str, value: String| {
@@ -207,6 +213,7 @@ pub(crate) fn denial(refusal: Refusal) -> Denial {
         Refusal::ProviderNotAllowed { .. } => "provider_not_allowed",
         Refusal::BudgetExceeded { .. } => "budget_exceeded",
         Refusal::RateLimited { .. } => "rate_limit_exceeded",
+        Refusal::LimitsUnavailable => "limits_unavailable",
     };
     Denial {
         error: ApiError::new(kind, message).with_code(code),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::config::Config;
+use sluice_core::governance_config::WhenUnavailable;
 use sluice_governance::governor::{Clock, Governor, GovernorSettings, config_records};
 use sluice_governance::keys::KeyHasher;
 use sluice_governance::pricing::PriceTable;
@@ -112,6 +113,10 @@ pub(crate) async fn start(config: &Config, clock: Option<Clock>) -> Result<Start
         clock,
         refresh: REFRESH_INTERVAL,
         sync_spend: Duration::from_millis(250),
+        fail_closed: config
+            .redis
+            .as_ref()
+            .is_some_and(|redis| redis.on_unavailable == WhenUnavailable::Closed),
     };
     let governor = Governor::start(store, counters, writer, settings)
         .await

@@ -125,7 +125,31 @@ async fn timer_heartbeat(mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 async fn models(State(gateway): State<Arc<Gateway>>, headers: http::HeaderMap) -> Response {
-    if headers.contains_key("anthropic-version") {
+    let anthropic = headers.contains_key("anthropic-version");
+    // Governed: the caller must be let in like any request, and a key with allowlists
+    // sees only what it may ask for.
+    if let Some(governor) = gateway.governor() {
+        match crate::governance::caller(governor, &headers) {
+            Err(refusal) => {
+                let dialect = if anthropic {
+                    sluice_providers::Dialect::Anthropic
+                } else {
+                    sluice_providers::Dialect::OpenAi
+                };
+                let denial = crate::governance::denial(refusal);
+                return crate::response::ErrorResponse::new(denial.error, dialect).into_response();
+            }
+            Ok(Some(caller)) if caller.key.models.is_some() || caller.key.providers.is_some() => {
+                let (openai, anthropic_list) = gateway.models.visible(
+                    |model| caller.allows_model(model),
+                    |provider| caller.allows_provider(provider),
+                );
+                return json(if anthropic { anthropic_list } else { openai });
+            }
+            Ok(_) => {}
+        }
+    }
+    if anthropic {
         return json(gateway.models.anthropic.clone());
     }
     json(gateway.models.openai.clone())

@@ -452,6 +452,57 @@ async fn key_errors() {
 }
 
 #[tokio::test]
+async fn a_key_moves_between_teams_and_customers() {
+    let admin = Admin::start().await;
+    admin
+        .seed(
+            &["a", "b"],
+            &[("t", "a"), ("u", "b"), ("v", "a")],
+            &[("k", "t")],
+        )
+        .await;
+    let owners = |answer: &Answer| {
+        (
+            answer.json["team"].as_str().map(str::to_owned),
+            answer.json["customer"].as_str().map(str::to_owned),
+        )
+    };
+    let owned = |team: Option<&str>, customer: Option<&str>| {
+        (team.map(str::to_owned), customer.map(str::to_owned))
+    };
+    // Another team: its customer comes along.
+    let moved = admin.patch("/admin/keys/k", json!({"team": "u"})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    assert_eq!(owners(&moved), owned(Some("u"), Some("b")));
+    // Refused, and nothing changed: an unknown team, a customer the team contradicts.
+    let unknown = admin.patch("/admin/keys/k", json!({"team": "nope"})).await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.json["error"]["code"], "unknown_parent");
+    let contradicts = admin.patch("/admin/keys/k", json!({"customer": "a"})).await;
+    assert_error(&contradicts, StatusCode::BAD_REQUEST);
+    assert!(
+        message(&contradicts).contains("customer"),
+        "{}",
+        contradicts.text
+    );
+    assert_eq!(
+        owners(&admin.get("/admin/keys/k").await),
+        owned(Some("u"), Some("b"))
+    );
+    // Out of its team it keeps its customer, until told to leave that too.
+    let alone = admin.patch("/admin/keys/k", json!({"team": null})).await;
+    assert_eq!(owners(&alone), owned(None, Some("b")));
+    let standalone = admin
+        .patch("/admin/keys/k", json!({"customer": null}))
+        .await;
+    assert_eq!(owners(&standalone), owned(None, None));
+    let both = admin
+        .patch("/admin/keys/k", json!({"team": "v", "customer": "a"}))
+        .await;
+    assert_eq!(owners(&both), owned(Some("v"), Some("a")));
+}
+
+#[tokio::test]
 async fn customer_and_team_errors() {
     let admin = Admin::start().await;
     assert_eq!(

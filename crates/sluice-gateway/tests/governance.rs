@@ -97,6 +97,21 @@ async fn keys_are_required_on_every_credential_header_and_never_forwarded() {
     let none = ask(&gateway, None, "up/m").await;
     assert_eq!(none.status, 401);
     assert_eq!(error_code(&none), "missing_api_key");
+    // The model list too is only for key holders, in the asker's dialect.
+    let list = get(&gateway.url("/v1/models")).await;
+    assert_eq!(
+        (list.status.as_u16(), error_code(&list).as_str()),
+        (401, "missing_api_key")
+    );
+    let list = get_with(
+        &gateway.url("/v1/models"),
+        &[("anthropic-version", "2023-06-01")],
+    )
+    .await;
+    assert_eq!(list.status, 401);
+    assert_eq!(list.json()["error"]["type"], "authentication_error");
+    let list = get_with(&gateway.url("/v1/models"), &[("x-api-key", KEY_A)]).await;
+    assert_eq!(list.status, 200);
     let provider_key = ask(
         &gateway,
         Some(("authorization", "Bearer sk-openai-123")),
@@ -166,11 +181,11 @@ async fn a_keys_models_and_providers_are_allowlists() {
         start_mock(MockSettings::default())
     );
     let yaml = format!(
-        "providers:\n{}{}routes:\n  chat:\n    targets: [{{provider: a, model: m}}]\n{}",
+        "providers:\n{}    models: [m, n]\n{}    models: [m]\nroutes:\n  chat:\n    targets: [{{provider: a, model: m}}]\n  other:\n    targets: [{{provider: b, model: m}}]\n{}",
         provider_yaml("a", &a.base_url(), "k"),
         provider_yaml("b", &b.base_url(), "k"),
         governance(&format!(
-            "  keys:\n    narrow: {{key: {KEY_A}, models: [chat, b/m], providers: [a]}}\n"
+            "  keys:\n    narrow: {{key: {KEY_A}, models: [chat, other, a/n, b/m], providers: [a]}}\n"
         ))
     );
     let gateway = TestGateway::start(&yaml).await;
@@ -190,6 +205,44 @@ async fn a_keys_models_and_providers_are_allowlists() {
     // Without require_keys, a request without a key is served.
     assert_eq!(ask(&gateway, None, "a/m").await.status, 200);
     assert_eq!(b.stats().chat_completions(), 0);
+
+    // The model list shows the key what it may ask for: names on its model list served
+    // by a provider on its provider list; without a key, everything.
+    let listed = |answer: Answer| -> Vec<String> {
+        let mut ids: Vec<String> = answer.json()["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|model| model["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let url = gateway.url("/v1/models");
+    let for_key = get_with(&url, &[("authorization", &key)]).await;
+    assert_eq!(listed(for_key), ["a/n", "chat"]);
+    let anthropic = get_with(
+        &url,
+        &[("x-api-key", KEY_A), ("anthropic-version", "2023-06-01")],
+    )
+    .await;
+    assert_eq!(listed(anthropic), ["a/n", "chat"]);
+    assert_eq!(
+        listed(get(&url).await),
+        ["a/m", "a/n", "b/m", "chat", "other"]
+    );
+    let wrong = get_with(
+        &url,
+        &[(
+            "authorization",
+            "Bearer sk-sluice-notakeynotakeynotakeynotakeynotakeynota",
+        )],
+    )
+    .await;
+    assert_eq!(
+        (wrong.status.as_u16(), error_code(&wrong).as_str()),
+        (401, "invalid_api_key")
+    );
 }
 
 #[tokio::test]

@@ -84,6 +84,10 @@ pub(crate) struct PatchKey {
     #[serde(default)]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    team: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    customer: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
     models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "double_option")]
     providers: Option<Option<Vec<String>>>,
@@ -125,6 +129,41 @@ fn check_list(param: &'static str, list: &Option<Vec<String>>) -> AdminResult<()
     Ok(())
 }
 
+/// The customer a key of `team` belongs to: the team's, unless `customer` names one
+/// (`Some(None)`: none). A customer that contradicts the team's is refused rather than
+/// silently stored; both must exist.
+async fn owner_of(
+    state: &AdminState,
+    team: Option<&str>,
+    customer: Option<Option<String>>,
+) -> AdminResult<Option<String>> {
+    let mut owner = customer.clone().flatten();
+    if let Some(team_id) = team {
+        let team = match state.store.get_team(team_id).await {
+            Ok(team) => team,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(AdminError::unknown_parent("team", "team", team_id));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match (&customer, &team.customer_id) {
+            (None, inherited) => owner = inherited.clone(),
+            (Some(given), Some(expected)) if given.as_ref() != Some(expected) => {
+                let given = given.as_deref().unwrap_or("null");
+                return Err(AdminError::invalid(
+                    "customer",
+                    format!("`customer` is `{given}` but team `{team_id}` belongs to `{expected}`"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = &owner {
+        require_customer(state, "customer", c).await?;
+    }
+    Ok(owner)
+}
+
 pub(crate) async fn create(
     State(state): State<Arc<AdminState>>,
     JsonBody(body): JsonBody<CreateKey>,
@@ -138,31 +177,7 @@ pub(crate) async fn create(
         .as_ref()
         .map(|t| expiry("expires_at", t))
         .transpose()?;
-    // A team's key belongs to the team's customer unless told otherwise; a customer
-    // that contradicts the team's is refused rather than silently stored.
-    let mut customer = body.customer;
-    if let Some(team_id) = &body.team {
-        let team = match state.store.get_team(team_id).await {
-            Ok(team) => team,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(AdminError::unknown_parent("team", "team", team_id));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        match (&customer, &team.customer_id) {
-            (None, inherited) => customer = inherited.clone(),
-            (Some(given), Some(owner)) if given != owner => {
-                return Err(AdminError::invalid(
-                    "customer",
-                    format!("`customer` is `{given}` but team `{team_id}` belongs to `{owner}`"),
-                ));
-            }
-            _ => {}
-        }
-    }
-    if let Some(c) = &customer {
-        require_customer(&state, "customer", c).await?;
-    }
+    let customer = owner_of(&state, body.team.as_deref(), body.customer.map(Some)).await?;
     let generated = sluice_governance::keys::generate()
         .map_err(|_| AdminError::internal("random number generator"))?;
     let record = VirtualKey {
@@ -226,8 +241,24 @@ pub(crate) async fn update(
         Some(None) => Some(None),
         Some(Some(t)) => Some(Some(expiry("expires_at", t)?)),
     };
+    let (team_id, customer_id) = match (&body.team, &body.customer) {
+        (None, None) => (None, None),
+        _ => {
+            let key = state.store.get_key(&id).await?;
+            // Leaving its team, a key stays with its customer unless told otherwise.
+            let customer = match (&body.team, &body.customer) {
+                (Some(None), None) => Some(key.customer_id),
+                _ => body.customer.clone(),
+            };
+            let team = body.team.clone().unwrap_or(key.team_id);
+            let customer = owner_of(&state, team.as_deref(), customer).await?;
+            (Some(team), Some(customer))
+        }
+    };
     let update = KeyUpdate {
         name: body.name,
+        team_id,
+        customer_id,
         disabled: body.disabled,
         expires_at,
         allowed_models: body.models,

@@ -196,7 +196,11 @@ pub async fn post_with(url: &str, headers: &[(&str, &str)], body: impl Into<Byte
 }
 
 pub async fn get(url: &str) -> Answer {
-    let response = send(Method::GET, url, &[], Bytes::new())
+    get_with(url, &[]).await
+}
+
+pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Answer {
+    let response = send(Method::GET, url, headers, Bytes::new())
         .await
         .expect("request answered");
     collect(response).await

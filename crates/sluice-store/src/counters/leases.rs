@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use super::redis::{Acquired, RateAsk, RedisCounters, SlotAsk};
-use super::{ByWindow, InFlightDenied, RateDenied, RateRequest};
+use super::{ByWindow, InFlightDenied, RateDenied, RateRequest, push_decimal};
 use crate::{FastMap, StoreError};
 
 /// How leasing behaves; the defaults suit production.
@@ -309,12 +309,11 @@ impl RedisLeases {
                 }
                 for (&j, extra) in slot_levels.iter().zip(extra_slots) {
                     let pool = pools.slots.entry(slots[j].0.to_owned()).or_default();
-                    let mine = format!("{}{first}", self.inner.prefix);
+                    let mine = self.member(first);
                     pool.busy.push(mine.clone());
                     pool.used = Some(now);
                     for n in 1..=extra {
-                        pool.free
-                            .push(format!("{}{}", self.inner.prefix, first + n));
+                        pool.free.push(self.member(first + n));
                     }
                     members[j] = Some(mine);
                 }
@@ -352,6 +351,14 @@ impl RedisLeases {
             }
         }
         refused.map(Err)
+    }
+
+    /// The name of this instance's slot member `number`.
+    fn member(&self, number: u64) -> String {
+        let mut member = String::with_capacity(self.inner.prefix.len() + 20);
+        member.push_str(&self.inner.prefix);
+        push_decimal(&mut member, number);
+        member
     }
 
     /// Gives a ticket's slots back to the local pools (no round trip).

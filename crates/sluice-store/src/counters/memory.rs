@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     ByWindow, Denied, InFlightDenied, InFlightTicket, RateDenied, RateRequest, Ticket, gcra,
+    push_decimal,
 };
 use crate::{FastMap, StoreError};
 
@@ -243,7 +244,11 @@ impl MemoryCounters {
         lease_ttl_ms: u64,
     ) -> Result<InFlightTicket, InFlightDenied> {
         let now = Instant::now();
-        let lease = format!("m{}", self.inner.next_lease.fetch_add(1, Ordering::Relaxed));
+        let mut lease = String::from("m");
+        push_decimal(
+            &mut lease,
+            self.inner.next_lease.fetch_add(1, Ordering::Relaxed),
+        );
         let expiry = now + Duration::from_millis(lease_ttl_ms);
         let mut map = lock(&self.inner.flight);
         for (index, (key, limit)) in levels.iter().enumerate() {

@@ -276,6 +276,22 @@ impl Counters {
     }
 }
 
+/// Appends `n` in decimal (lease and member names are made per request; `format!`
+/// costs several times as much).
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&digit| char::from(digit)));
+}
+
 /// Per-level state of the in-process maps, by window and then counter name: looked up
 /// with the request's borrowed name, so a request allocates only for a level seen for
 /// the first time.
@@ -372,4 +388,18 @@ pub(crate) fn gcra(
         });
     }
     Ok((new_tat, interval))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn decimals_are_written_whole() {
+        for n in [0, 7, 10, 1_234_567, u64::MAX] {
+            let mut out = String::from("m");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("m{n}"));
+        }
+    }
 }
