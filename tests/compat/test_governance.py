@@ -95,3 +95,12 @@ def test_a_governed_stream_shows_the_sdk_no_usage_chunk_it_did_not_ask_for(gatew
     assert all(chunk.usage is None for chunk in chunks)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     assert text == "stream governed words"
+
+
+def test_a_keys_model_list_shows_only_what_it_may_ask_for(gateway_url):
+    everything = [model.id for model in openai_client(gateway_url, SDK_KEY).models.list()]
+    assert "mock/gpt-4o-mini" in everything and "hedged" in everything
+    allowed = [model.id for model in openai_client(gateway_url, MOCK_ONLY).models.list()]
+    assert allowed == ["mock/gpt-4o-mini"]
+    claude = anthropic_client(gateway_url, MOCK_ONLY)
+    assert [model.id for model in claude.models.list()] == ["mock/gpt-4o-mini"]

@@ -8,6 +8,8 @@
 //! [`UsageChunkFilter`] takes the extra usage chunk out of the stream again, so the client
 //! gets the stream it asked for and the call is charged what the provider counted.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use serde::Deserialize;
 use sluice_core::chat::Usage;
@@ -93,7 +95,9 @@ impl UsageTap {
 }
 
 fn memchr_usage(data: &[u8]) -> bool {
-    contains(data, b"\"usage\"")
+    static USAGE: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
+    USAGE.find(data).is_some()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -175,7 +179,7 @@ struct Carrier {
     message: Option<Box<Carrier>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 struct Reported {
     // OpenAI
@@ -190,7 +194,7 @@ struct Reported {
     cache_creation_input_tokens: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 struct Details {
     cached_tokens: Option<u64>,
@@ -219,7 +223,9 @@ fn parse_usage(dialect: Dialect, json: &[u8]) -> Option<Usage> {
 /// `None` sends the caller to the full parse.
 fn usage_object(json: &[u8]) -> Option<Option<Reported>> {
     let mut end = json.len();
-    while let Some(at) = memchr::memmem::rfind(&json[..end], b"\"usage\"") {
+    static USAGE_KEY: LazyLock<memchr::memmem::FinderRev<'static>> =
+        LazyLock::new(|| memchr::memmem::FinderRev::new(b"\"usage\""));
+    while let Some(at) = USAGE_KEY.rfind(&json[..end]) {
         let rest = &json[at + 7..];
         let value_at = rest
             .iter()
@@ -227,12 +233,111 @@ fn usage_object(json: &[u8]) -> Option<Option<Reported>> {
             .filter(|&colon| rest[colon] == b':')
             .map(|colon| colon + 1);
         if let Some(value_at) = value_at {
-            let mut reader = serde_json::Deserializer::from_slice(&rest[value_at..]);
+            let value = &rest[value_at..];
+            if let Some(counts) = scan_counts(value) {
+                return Some(Some(counts));
+            }
+            let mut reader = serde_json::Deserializer::from_slice(value);
             return Option::<Reported>::deserialize(&mut reader).ok();
         }
         end = at;
     }
     None
+}
+
+/// The counts of the usage object `value` starts with (after whitespace), read in one
+/// pass that ends at the object's closing brace; `None` when `value` is not a whole
+/// object (`null`, a cut answer). Every field the gateway uses has a name no other field
+/// of either dialect's usage has, nested or not; a field that is `null` or not a whole
+/// number counts as absent. This walks the object once, where deserialising it costs
+/// thousands of instructions.
+fn scan_counts(value: &[u8]) -> Option<Reported> {
+    let mut reported = Reported::default();
+    let (mut cached, mut reasoning) = (None, None);
+    let skip_space = |mut at: usize| {
+        while value.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip_space(0);
+    if value.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut depth = 0usize;
+    loop {
+        // The structure up to the next string: braces, colons, commas, numbers.
+        let quote = loop {
+            match value.get(at)? {
+                b'"' => break at,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(finish_counts(reported, cached, reasoning));
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        };
+        // A string: to the next quote no backslash escapes.
+        let start = quote + 1;
+        let mut end = start;
+        loop {
+            let offset = memchr::memchr2(b'"', b'\\', value.get(end..)?)?;
+            if value[end + offset] == b'\\' {
+                end += offset + 2;
+            } else {
+                end += offset;
+                break;
+            }
+        }
+        let name = &value[start..end];
+        at = skip_space(end + 1);
+        // A key is a string followed by a colon; anything else was a value.
+        if value.get(at) != Some(&b':') {
+            continue;
+        }
+        at = skip_space(at + 1);
+        let digits = value[at..]
+            .iter()
+            .take_while(|byte| byte.is_ascii_digit())
+            .count();
+        let number = (digits > 0)
+            .then(|| {
+                value[at..at + digits]
+                    .iter()
+                    .try_fold(0u64, |total, &digit| {
+                        total.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+                    })
+            })
+            .flatten();
+        at += digits;
+        match name {
+            b"prompt_tokens" => reported.prompt_tokens = number,
+            b"completion_tokens" => reported.completion_tokens = number,
+            b"cached_tokens" => cached = number,
+            b"reasoning_tokens" => reasoning = number,
+            b"input_tokens" => reported.input_tokens = number,
+            b"output_tokens" => reported.output_tokens = number,
+            b"cache_read_input_tokens" => reported.cache_read_input_tokens = number,
+            b"cache_creation_input_tokens" => reported.cache_creation_input_tokens = number,
+            _ => {}
+        }
+    }
+}
+
+fn finish_counts(mut reported: Reported, cached: Option<u64>, reasoning: Option<u64>) -> Reported {
+    reported.prompt_tokens_details = cached.map(|cached| Details {
+        cached_tokens: Some(cached),
+        reasoning_tokens: None,
+    });
+    reported.completion_tokens_details = reasoning.map(|reasoning| Details {
+        cached_tokens: None,
+        reasoning_tokens: Some(reasoning),
+    });
+    reported
 }
 
 fn normalise(dialect: Dialect, reported: Reported) -> Usage {
@@ -296,6 +401,36 @@ mod tests {
             br#"{"type":"message_start","message":{"usage":{"input_tokens":5,"output_tokens":1}}}"#;
         let usage = parse_usage(Dialect::Anthropic, nested).expect("usage");
         assert_eq!((usage.input_tokens, usage.output_tokens), (5, 1));
+    }
+
+    #[test]
+    fn scanning_a_usage_object_reads_what_parsing_it_reads() {
+        let objects = [
+            r#"{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":3,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":2,"audio_tokens":0,"accepted_prediction_tokens":0}}"#,
+            r#"{ "prompt_tokens" : 7 , "completion_tokens": null }"#,
+            r#"{"input_tokens":12,"cache_creation_input_tokens":100,"cache_read_input_tokens":50,"cache_creation":{"ephemeral_5m_input_tokens":100},"output_tokens":9,"service_tier":"standard"}"#,
+            r#"{"output_tokens":3}"#,
+            r#"{"input_tokens":"12","output_tokens":-1}"#,
+            r#"{}"#,
+        ];
+        for object in objects {
+            let scanned =
+                scan_counts(format!(" {object},\"x\":1}}").as_bytes()).expect("an object");
+            let parsed: Reported = serde_json::from_str(object).unwrap_or_default();
+            for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+                assert_eq!(
+                    normalise(dialect, scanned.clone()),
+                    normalise(dialect, parsed.clone()),
+                    "{object}"
+                );
+            }
+        }
+        // Not a whole object: the caller parses instead.
+        assert!(scan_counts(b"null").is_none());
+        assert!(scan_counts(br#"{"prompt_tokens":1,"#).is_none());
+        assert!(
+            scan_counts(br#"{"a":"}\""}"#).is_some_and(|counts| counts.prompt_tokens.is_none())
+        );
     }
 
     #[test]

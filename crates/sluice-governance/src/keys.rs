@@ -101,10 +101,41 @@ impl KeyHasher {
         }
     }
 
-    /// The HMAC-SHA256 of `plaintext`, 64 lowercase hex characters.
+    /// The HMAC-SHA256 of `plaintext`, 64 lowercase hex characters (as stored).
     pub fn hash(&self, plaintext: &str) -> String {
-        hex(hmac::sign(&self.key, plaintext.as_bytes()).as_ref())
+        hex(&self.digest(plaintext))
     }
+
+    /// The HMAC-SHA256 of `plaintext` as bytes: what the request path looks keys up by,
+    /// with no hex string to build.
+    pub fn digest(&self, plaintext: &str) -> KeyDigest {
+        let tag = hmac::sign(&self.key, plaintext.as_bytes());
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(tag.as_ref());
+        digest
+    }
+}
+
+/// An HMAC-SHA256 of a key.
+pub type KeyDigest = [u8; 32];
+
+/// The digest a stored hash (64 hex characters) stands for; `None` if it is not one.
+pub fn digest_from_hex(stored: &str) -> Option<KeyDigest> {
+    let bytes = stored.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut digest = [0u8; 32];
+    for (byte, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(digest)
 }
 
 /// Never prints the secret.

@@ -55,6 +55,18 @@ fn hash_matches_rfc_4231_test_case_2() {
 }
 
 #[test]
+fn the_digest_is_the_stored_hash_in_bytes() {
+    let hasher = KeyHasher::new(b"Jefe");
+    let stored = hasher.hash("what do ya want for nothing?");
+    let digest = hasher.digest("what do ya want for nothing?");
+    assert_eq!(keys::digest_from_hex(&stored), Some(digest));
+    assert_eq!(keys::digest_from_hex(&stored.to_uppercase()), Some(digest));
+    for bad in ["", "5bdc", &stored[1..], &format!("{}zz", &stored[2..])] {
+        assert_eq!(keys::digest_from_hex(bad), None, "{bad}");
+    }
+}
+
+#[test]
 fn debug_never_shows_the_plaintext() {
     let key = keys::generate().expect("rng");
     let shown = format!("{key:?} {key:#?}");

@@ -197,25 +197,18 @@ async fn rate_impossible_requests_are_denied(c: Counters) {
 
 /// 64 tasks race for a limit of 20 in a 60 s window: exactly 20 win.
 async fn rate_concurrency_admits_exactly_limit(c: Counters) {
-    let admitted = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
+    let admitted = common::race(64, |_| {
         let c = c.clone();
-        let admitted = admitted.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let levels = [
                 req("race-team", 1_000, 60_000, 1),
                 req("race", 20, 60_000, 1),
             ];
-            if c.rate_acquire(&levels).await.unwrap().is_ok() {
-                admitted.fetch_add(1, Ordering::SeqCst);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(admitted.load(Ordering::SeqCst), 20);
+            c.rate_acquire(&levels).await.unwrap().ok()
+        }
+    })
+    .await;
+    assert_eq!(admitted.len(), 20);
 }
 
 async fn in_flight_all_or_nothing_and_release(c: Counters) {
@@ -250,22 +243,16 @@ async fn in_flight_all_or_nothing_and_release(c: Counters) {
 
 /// 64 tasks race for 8 concurrency slots and hold them: exactly 8 win.
 async fn in_flight_concurrency_admits_exactly_limit(c: Counters) {
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
+    let tickets = common::race(64, |_| {
         let c = c.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             c.in_flight_acquire(&[("cust-race", 100), ("race", 8)], 60_000)
                 .await
                 .unwrap()
                 .ok()
-        }));
-    }
-    let mut tickets = Vec::new();
-    for t in tasks {
-        if let Some(ticket) = t.await.unwrap() {
-            tickets.push(ticket);
         }
-    }
+    })
+    .await;
     assert_eq!(tickets.len(), 8);
     assert_eq!(c.in_flight_count("race").await.unwrap(), 8);
     assert_eq!(c.in_flight_count("cust-race").await.unwrap(), 8);
@@ -301,35 +288,28 @@ async fn in_flight_leases_expire(c: Counters) {
 
 /// `admit`, the request path's call: 64 tasks of one key race for 20 requests a minute.
 async fn admit_races_admit_exactly_the_rate_limit(c: Counters) {
-    let admitted = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
+    let admitted = common::race(64, |_| {
         let c = c.clone();
-        let admitted = admitted.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let rates = [
                 req("admit-team", 1_000_000, 60_000, 1),
                 req("admit-key", 20, 60_000, 1),
             ];
-            if let Ok(ticket) = c.admit("key", &rates, &[], 60_000).await.unwrap() {
-                admitted.fetch_add(1, Ordering::SeqCst);
-                c.release(ticket);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(admitted.load(Ordering::SeqCst), 20);
+            let ticket = c.admit("key", &rates, &[], 60_000).await.unwrap().ok()?;
+            c.release(ticket);
+            Some(())
+        }
+    })
+    .await;
+    assert_eq!(admitted.len(), 20);
 }
 
 /// `admit` with concurrency: 64 tasks hold their slots, 8 win; released, 8 more fit, and
 /// a refused slot gives its rate units back.
 async fn admit_races_take_exactly_the_slots(c: Counters) {
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
+    let held = common::race(64, |_| {
         let c = c.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let rates = [req("slots-rpm", 1_000_000, 60_000, 1)];
             c.admit(
                 "key",
@@ -340,14 +320,9 @@ async fn admit_races_take_exactly_the_slots(c: Counters) {
             .await
             .unwrap()
             .ok()
-        }));
-    }
-    let mut held = Vec::new();
-    for t in tasks {
-        if let Some(ticket) = t.await.unwrap() {
-            held.push(ticket);
         }
-    }
+    })
+    .await;
     assert_eq!(held.len(), 8);
     let refused = c
         .admit(

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sluice_store::{Counters, LeaseSettings, RateRequest, RedisLeases};
@@ -55,45 +53,35 @@ async fn three_instances_admit_exactly_the_limit() {
         let b = Counters::redis(&url, &prefix).await.unwrap();
         let c = Counters::redis(&url, &prefix).await.unwrap();
         let instances = [a, b, c];
-        let admitted = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        for i in 0..90 {
+        let admitted = common::race(90, |i| {
             let counters = instances[i % 3].clone();
-            let admitted = admitted.clone();
-            tasks.push(tokio::spawn(async move {
+            async move {
                 let rates = [req("exact-team", 10_000, 1), req("exact-key", 30, 1)];
-                if let Ok(ticket) = counters.admit("key", &rates, &[], 60_000).await.unwrap() {
-                    admitted.fetch_add(1, Ordering::SeqCst);
-                    counters.release(ticket);
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(admitted.load(Ordering::SeqCst), 30);
-
-        let mut tasks = Vec::new();
-        for i in 0..64 {
-            let counters = instances[i % 3].clone();
-            tasks.push(tokio::spawn(async move {
-                counters
-                    .admit(
-                        "key",
-                        &[],
-                        &[("exact-team-conc", 1_000), ("exact-conc", 8)],
-                        60_000,
-                    )
+                let ticket = counters
+                    .admit("key", &rates, &[], 60_000)
                     .await
                     .unwrap()
-                    .ok()
-                    .map(|ticket| (i % 3, ticket))
-            }));
-        }
-        let mut held = Vec::new();
-        for t in tasks {
-            held.extend(t.await.unwrap());
-        }
+                    .ok()?;
+                counters.release(ticket);
+                Some(())
+            }
+        })
+        .await;
+        assert_eq!(admitted.len(), 30);
+
+        let held = common::race(64, |i| {
+            let counters = instances[i % 3].clone();
+            async move {
+                let slots = [("exact-team-conc", 1_000), ("exact-conc", 8)];
+                let ticket = counters
+                    .admit("key", &[], &slots, 60_000)
+                    .await
+                    .unwrap()
+                    .ok()?;
+                Some((i % 3, ticket))
+            }
+        })
+        .await;
         assert_eq!(held.len(), 8, "slots held across the instances");
         for (instance, ticket) in held {
             instances[instance].release(ticket);

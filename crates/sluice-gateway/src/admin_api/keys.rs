@@ -263,7 +263,6 @@ pub(crate) async fn update(
         expires_at,
         allowed_models: body.models,
         allowed_providers: body.providers,
-        ..KeyUpdate::default()
     };
     Ok(Json(state.store.update_key(&id, &update).await?.into()))
 }

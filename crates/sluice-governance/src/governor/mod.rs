@@ -423,7 +423,7 @@ impl Governor {
         let policies = self.policies();
         let key = policies
             .keys
-            .get(&hasher.hash(credential))
+            .get(&hasher.digest(credential))
             .cloned()
             .ok_or(Refusal::UnknownKey)?;
         if key.disabled {
@@ -907,11 +907,11 @@ fn utc_day(unix: i64) -> String {
         out.push(digit(year, unit));
     }
     out.push('-');
-    out.push(digit(i64::from(month), 10));
-    out.push(digit(i64::from(month), 1));
+    out.push(digit(month, 10));
+    out.push(digit(month, 1));
     out.push('-');
-    out.push(digit(i64::from(day), 10));
-    out.push(digit(i64::from(day), 1));
+    out.push(digit(day, 10));
+    out.push(digit(day, 1));
     out
 }
 

@@ -9,6 +9,8 @@ use sluice_core::period::{Alignment, Period};
 use sluice_store::sql::{Budget, Level, RateLimit, VirtualKey};
 use sluice_store::{FastMap, Store, StoreError};
 
+use crate::keys::{KeyDigest, digest_from_hex};
+
 /// A virtual key as the request path needs it.
 #[derive(Debug)]
 pub struct KeyEntry {
@@ -47,7 +49,7 @@ pub struct LimitRule {
 
 #[derive(Debug, Default)]
 pub struct Policies {
-    pub keys: FastMap<String, Arc<KeyEntry>>,
+    pub keys: FastMap<KeyDigest, Arc<KeyEntry>>,
     /// Team id → (its customer, disabled).
     pub teams: FastMap<String, (Option<String>, bool)>,
     /// Customer id → disabled.
@@ -69,8 +71,15 @@ impl Policies {
                 .insert(team.id, (team.customer_id, team.disabled));
         }
         for key in store.list_keys(None, None).await? {
-            let entry = key_entry(key);
-            policies.keys.insert(entry.0, Arc::new(entry.1));
+            let (hash, entry) = key_entry(key);
+            match digest_from_hex(&hash) {
+                Some(digest) => {
+                    policies.keys.insert(digest, Arc::new(entry));
+                }
+                None => {
+                    tracing::warn!(key = %entry.id, "a stored key hash is not 64 hex characters; the key cannot be used")
+                }
+            }
         }
         for budget in store.list_budgets(None).await? {
             match budget_rule(&budget) {

@@ -174,3 +174,19 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Runs `task(i)` for `i` in `0..n` on as many spawned tasks at once, and returns what the
+/// ones that won (returned `Some`) returned: for races against a limit.
+pub async fn race<T, F, Fut>(n: usize, task: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Option<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        won.extend(task.await.expect("task"));
+    }
+    won
+}
