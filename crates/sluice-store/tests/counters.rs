@@ -324,31 +324,15 @@ async fn admit_races_take_exactly_the_slots(c: Counters) {
     })
     .await;
     assert_eq!(held.len(), 8);
-    let refused = c
-        .admit(
-            "key",
-            &[req("slots-tpm", 10, 60_000, 10)],
-            &[("slots-key", 8)],
-            60_000,
-        )
-        .await
-        .unwrap()
-        .unwrap_err();
+    let tokens = [req("slots-tpm", 10, 60_000, 10)];
+    let ten_tokens = || c.admit("key", &tokens, &[("slots-key", 8)], 60_000);
+    let refused = ten_tokens().await.unwrap().unwrap_err();
     assert_eq!(refused, Denied::InFlight(InFlightDenied { index: 0 }));
     for ticket in held {
         c.release(ticket);
     }
     // The refused request took no tokens: all 10 are still there.
-    let ticket = c
-        .admit(
-            "key",
-            &[req("slots-tpm", 10, 60_000, 10)],
-            &[("slots-key", 8)],
-            60_000,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let ticket = ten_tokens().await.unwrap().unwrap();
     c.release(ticket);
     let mut again = Vec::new();
     for _ in 0..8 {
