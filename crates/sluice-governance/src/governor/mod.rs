@@ -346,10 +346,7 @@ impl Governor {
     fn windows(&self, policies: &Policies, now: i64) -> Vec<(Arc<BudgetRule>, Window)> {
         policies
             .all_budgets()
-            .map(|rule| {
-                let window = rule.period.window(rule.alignment, rule.anchor, now);
-                (Arc::clone(rule), window)
-            })
+            .map(|rule| (Arc::clone(rule), current_window(rule, now)))
             .collect()
     }
 
@@ -480,7 +477,11 @@ impl Governor {
 
     /// `Some(spent)` when `rule`'s current window is spent at `now`.
     fn exceeded(&self, rule: &BudgetRule, now: i64) -> Option<(i64, Window)> {
-        let window = rule.period.window(rule.alignment, rule.anchor, now);
+        self.spent_in(rule, current_window(rule, now))
+    }
+
+    /// `Some(spent)` when `rule`'s `window` is spent.
+    fn spent_in(&self, rule: &BudgetRule, window: Window) -> Option<(i64, Window)> {
         let spent = self.spent.get(&rule.id, window.start);
         (spent >= rule.limit_nanos).then_some((spent, window))
     }
@@ -501,10 +502,12 @@ impl Governor {
         let mut budgets = Vec::new();
         for (level, owner) in &chain {
             for rule in policies.budgets(*level, owner) {
-                if let Some((spent, window)) = self.exceeded(rule, now) {
+                // The window is kept for settling: computed once per request.
+                let window = current_window(rule, now);
+                if let Some((spent, window)) = self.spent_in(rule, window) {
                     return Err(budget_refusal(rule, spent, window));
                 }
-                budgets.push(rule.clone());
+                budgets.push((Arc::clone(rule), window));
             }
         }
         let mut admission = Admission {
@@ -626,11 +629,13 @@ impl Governor {
         input_tokens: u64,
     ) {
         let policies = self.policies();
+        let now = self.now();
         let budgets = caller
             .map(|caller| {
                 caller
                     .chain()
-                    .flat_map(|(level, owner)| policies.budgets(level, owner).iter().cloned())
+                    .flat_map(|(level, owner)| policies.budgets(level, owner).iter())
+                    .map(|rule| (Arc::clone(rule), current_window(rule, now)))
                     .collect()
             })
             .unwrap_or_default();
@@ -641,7 +646,7 @@ impl Governor {
             tokens: Vec::new(),
             estimate: input_tokens,
             ticket: None,
-            started: self.now(),
+            started: now,
         };
         self.settle(&mut abandoned, provider, model, None);
     }
@@ -673,16 +678,16 @@ impl Governor {
         let charged = price.map_or(Nanodollars::ZERO, |price| cost(price, &usage));
         let now = admission.started;
         let policies = self.policies();
-        let mut budgets: Vec<Arc<BudgetRule>> = std::mem::take(&mut admission.budgets);
-        budgets.extend(policies.budgets(Level::Provider, provider).iter().cloned());
-        let windows: Vec<(&str, Window)> = budgets
+        let chain = std::mem::take(&mut admission.budgets);
+        let provider_budgets = policies.budgets(Level::Provider, provider);
+        let windows: Vec<(&str, Window)> = chain
             .iter()
-            .map(|rule| {
-                (
-                    rule.id.as_str(),
-                    rule.period.window(rule.alignment, rule.anchor, now),
-                )
-            })
+            .map(|(rule, window)| (rule.id.as_str(), *window))
+            .chain(
+                provider_budgets
+                    .iter()
+                    .map(|rule| (rule.id.as_str(), current_window(rule, now))),
+            )
             .collect();
         self.spent.add(&windows, charged.0);
         let key = admission.caller.as_ref().map(|caller| &caller.key);
@@ -807,7 +812,8 @@ where
 pub struct Admission {
     governor: Option<Arc<Governor>>,
     pub caller: Option<Caller>,
-    budgets: Vec<Arc<BudgetRule>>,
+    /// The chain's budgets, with their windows at admission.
+    budgets: Vec<(Arc<BudgetRule>, Window)>,
     /// Token counters to correct once the usage is known: (key, window, limit).
     tokens: Vec<(Arc<str>, u64, u64)>,
     /// The tokens reserved before the call.
@@ -845,6 +851,11 @@ impl Drop for Admission {
             governor.refund_tokens(self);
         }
     }
+}
+
+/// `rule`'s window containing `now`.
+fn current_window(rule: &BudgetRule, now: i64) -> Window {
+    rule.period.window(rule.alignment, rule.anchor, now)
 }
 
 fn budget_refusal(rule: &BudgetRule, spent: i64, window: Window) -> Refusal {
