@@ -97,6 +97,84 @@ struct Pools {
     slots: FastMap<String, SlotPool>,
 }
 
+/// What spare covered of one request: the rate levels (bit `i` for `rates[i]`; levels past
+/// the 64th are never taken from spare) and a member per slot level.
+struct Taken {
+    rates: u64,
+    members: Vec<Option<String>>,
+}
+
+impl Taken {
+    fn rate(&self, level: usize) -> bool {
+        level < 64 && self.rates & (1 << level) != 0
+    }
+
+    /// Whether spare covered all `rate_levels` rate levels and every slot level.
+    fn covers(&self, rate_levels: usize) -> bool {
+        (0..rate_levels).all(|level| self.rate(level)) && self.members.iter().all(Option::is_some)
+    }
+
+    /// The ticket of the slot members held.
+    fn ticket(self, slots: &[(&str, u64)]) -> Ticket {
+        let slots = slots
+            .iter()
+            .zip(self.members)
+            .filter_map(|((key, _), member)| Some(((*key).to_owned(), member?)))
+            .collect();
+        Ticket { slots }
+    }
+}
+
+impl Pools {
+    /// Takes from spare whatever level it covers (a rate level with enough units, a slot
+    /// level with a free member).
+    fn take(&mut self, rates: &[RateRequest<'_>], slots: &[(&str, u64)]) -> Taken {
+        let mut taken = Taken {
+            rates: 0,
+            members: Vec::with_capacity(slots.len()),
+        };
+        for (level, r) in rates.iter().enumerate().take(64) {
+            if let Some(spare) = self.rates.get_mut(r.window_ms, r.key)
+                && spare.units >= r.amount
+                && spare.limit == r.limit
+            {
+                spare.units -= r.amount;
+                taken.rates |= 1 << level;
+            }
+        }
+        let now = Instant::now();
+        for (key, _) in slots {
+            let member = self.slots.get_mut(*key).and_then(|pool| {
+                let member = pool.free.pop()?;
+                pool.busy.push(member.clone());
+                pool.used = Some(now);
+                Some(member)
+            });
+            taken.members.push(member);
+        }
+        taken
+    }
+
+    /// Undoes a [`Pools::take`].
+    fn put_back(&mut self, rates: &[RateRequest<'_>], slots: &[(&str, u64)], taken: Taken) {
+        for (level, r) in rates.iter().enumerate() {
+            if taken.rate(level)
+                && let Some(spare) = self.rates.get_mut(r.window_ms, r.key)
+            {
+                spare.units = spare.units.saturating_add(r.amount);
+            }
+        }
+        for ((key, _), member) in slots.iter().zip(taken.members) {
+            if let Some(member) = member
+                && let Some(pool) = self.slots.get_mut(*key)
+            {
+                pool.busy.retain(|held| *held != member);
+                pool.free.push(member);
+            }
+        }
+    }
+}
+
 struct Inner {
     redis: RedisCounters,
     settings: LeaseSettings,
@@ -175,40 +253,12 @@ impl RedisLeases {
     /// Takes every level's share from spare, or nothing.
     fn take_spare(&self, rates: &[RateRequest<'_>], slots: &[(&str, u64)]) -> Option<Ticket> {
         let mut pools = lock(&self.inner.pools);
-        let Pools {
-            rates: rate_pools,
-            slots: slot_pools,
-        } = &mut *pools;
-        let enough_rate = rates.iter().all(|r| {
-            rate_pools
-                .get(r.window_ms, r.key)
-                .is_some_and(|spare| spare.units >= r.amount && spare.limit == r.limit)
-        });
-        let enough_slots = slots.iter().all(|(key, _)| {
-            slot_pools
-                .get(*key)
-                .is_some_and(|pool| !pool.free.is_empty())
-        });
-        if !(enough_rate && enough_slots) {
-            return None;
+        let taken = pools.take(rates, slots);
+        if taken.covers(rates.len()) {
+            return Some(taken.ticket(slots));
         }
-        for r in rates {
-            if let Some(spare) = rate_pools.get_mut(r.window_ms, r.key) {
-                spare.units -= r.amount;
-            }
-        }
-        let now = Instant::now();
-        let mut ticket = Ticket::default();
-        for (key, _) in slots {
-            if let Some(pool) = slot_pools.get_mut(*key)
-                && let Some(member) = pool.free.pop()
-            {
-                pool.busy.push(member.clone());
-                pool.used = Some(now);
-                ticket.slots.push(((*key).to_owned(), member));
-            }
-        }
-        Some(ticket)
+        pools.put_back(rates, slots, taken);
+        None
     }
 
     /// One exact decision in Redis for the levels spare cannot cover (those it can are
@@ -220,32 +270,12 @@ impl RedisLeases {
         slots: &[(&str, u64)],
     ) -> Result<Result<Ticket, Denied>, StoreError> {
         let settings = &self.inner.settings;
-        // Which levels spare covers: rates by position, slots with the member taken.
-        let (from_spare, mut members) = {
-            let mut pools = lock(&self.inner.pools);
-            let from_spare: Vec<bool> = rates
-                .iter()
-                .map(|r| match pools.rates.get_mut(r.window_ms, r.key) {
-                    Some(spare) if spare.units >= r.amount && spare.limit == r.limit => {
-                        spare.units -= r.amount;
-                        true
-                    }
-                    _ => false,
-                })
-                .collect();
-            let members: Vec<Option<String>> = slots
-                .iter()
-                .map(|(key, _)| {
-                    let pool = pools.slots.get_mut(*key)?;
-                    let member = pool.free.pop()?;
-                    pool.busy.push(member.clone());
-                    Some(member)
-                })
-                .collect();
-            (from_spare, members)
-        };
-        let rate_levels: Vec<usize> = (0..rates.len()).filter(|&i| !from_spare[i]).collect();
-        let slot_levels: Vec<usize> = (0..slots.len()).filter(|&j| members[j].is_none()).collect();
+        // What spare covers is taken now, and put back if Redis refuses.
+        let mut taken = lock(&self.inner.pools).take(rates, slots);
+        let rate_levels: Vec<usize> = (0..rates.len()).filter(|&i| !taken.rate(i)).collect();
+        let slot_levels: Vec<usize> = (0..slots.len())
+            .filter(|&j| taken.members[j].is_none())
+            .collect();
         let rate_asks: Vec<RateAsk<'_>> = rate_levels
             .iter()
             .map(|&i| RateAsk {
@@ -315,14 +345,9 @@ impl RedisLeases {
                     for n in 1..=extra {
                         pool.free.push(self.member(first + n));
                     }
-                    members[j] = Some(mine);
+                    taken.members[j] = Some(mine);
                 }
-                let slots = slots
-                    .iter()
-                    .zip(members)
-                    .filter_map(|((key, _), member)| Some(((*key).to_owned(), member?)))
-                    .collect();
-                return Ok(Ok(Ticket { slots }));
+                return Ok(Ok(taken.ticket(slots)));
             }
             Ok(Acquired::Rate(denied)) => Ok(Denied::Rate(RateDenied {
                 index: rate_levels.get(denied.index).copied().unwrap_or(0),
@@ -334,22 +359,7 @@ impl RedisLeases {
             Err(err) => Err(err),
         };
         // Refused (or Redis failed): put back what spare covered.
-        {
-            let mut pools = lock(&self.inner.pools);
-            for (r, _) in rates.iter().zip(&from_spare).filter(|(_, taken)| **taken) {
-                if let Some(spare) = pools.rates.get_mut(r.window_ms, r.key) {
-                    spare.units = spare.units.saturating_add(r.amount);
-                }
-            }
-            for ((key, _), member) in slots.iter().zip(members) {
-                if let Some(member) = member
-                    && let Some(pool) = pools.slots.get_mut(*key)
-                {
-                    pool.busy.retain(|held| *held != member);
-                    pool.free.push(member);
-                }
-            }
-        }
+        lock(&self.inner.pools).put_back(rates, slots, taken);
         refused.map(Err)
     }
 
