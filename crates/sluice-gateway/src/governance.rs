@@ -19,31 +19,34 @@ use crate::gateway::ResolvedModel;
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
 /// The request's credential: the first of `Authorization: Bearer`, `x-api-key` and
-/// `api-key` that holds a virtual key, else the first present.
+/// `api-key` that holds a virtual key, else the first present. Headers are read lazily:
+/// a virtual key in the first place looked ends the search.
 fn credential(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
+    let read = |name: &HeaderName| {
+        let value = headers.get(name)?.to_str().ok()?;
+        let value = if name == AUTHORIZATION {
             value
                 .strip_prefix("Bearer ")
-                .or(value.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let named = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
+                .or(value.strip_prefix("bearer "))?
+        } else {
+            value
+        };
+        Some(value.trim())
     };
-    let found = [bearer, named("x-api-key"), named("api-key")];
-    found
-        .iter()
-        .flatten()
-        .find(|value| sluice_governance::keys::is_virtual_key(value))
-        .or_else(|| found.iter().flatten().next())
-        .copied()
+    let mut first = None;
+    for name in [&AUTHORIZATION, &X_API_KEY, &API_KEY] {
+        if let Some(value) = read(name) {
+            if sluice_governance::keys::is_virtual_key(value) {
+                return Some(value);
+            }
+            first.get_or_insert(value);
+        }
+    }
+    first
 }
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const API_KEY: HeaderName = HeaderName::from_static("api-key");
 
 /// Who calls (any model).
 pub(crate) fn caller(governor: &Governor, headers: &HeaderMap) -> Result<Option<Caller>, Refusal> {

@@ -40,6 +40,13 @@ fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
+fn error_message(answer: &Answer) -> String {
+    answer.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn error_code(answer: &Answer) -> String {
     answer.json()["error"]["code"]
         .as_str()
@@ -415,6 +422,12 @@ async fn rate_limits_hold_under_64_concurrent_requests() {
     assert_eq!(limited.header("x-ratelimit-limit-requests"), Some("20"));
     assert_eq!(limited.header("x-ratelimit-remaining-requests"), Some("0"));
     assert!(
+        error_message(limited)
+            .starts_with("Rate limit reached for the key `rpm`: 20 requests per minute."),
+        "{}",
+        error_message(limited)
+    );
+    assert!(
         limited
             .header("retry-after")
             .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)))
@@ -423,6 +436,13 @@ async fn rate_limits_hold_under_64_concurrent_requests() {
     let answers = burst(KEY_B, "slow/m").await;
     let ok = answers.iter().filter(|a| a.status == 200).count();
     assert_eq!(ok, 8, "in flight at once: exactly the limit");
+    let limited = answers.iter().find(|a| a.status == 429).expect("a 429");
+    assert!(
+        error_message(limited)
+            .starts_with("Rate limit reached for the key `conc`: 8 concurrent requests"),
+        "{}",
+        error_message(limited)
+    );
 
     // Tokens: each request is estimated (input + the default output allowance) and
     // corrected afterwards; with 300 a minute, one fits and the rest wait.
@@ -431,6 +451,12 @@ async fn rate_limits_hold_under_64_concurrent_requests() {
     assert!((1..=2).contains(&ok), "tokens per minute admitted {ok}");
     let limited = answers.iter().find(|a| a.status == 429).expect("a 429");
     assert_eq!(limited.header("x-ratelimit-limit-tokens"), Some("300"));
+    assert!(
+        error_message(limited)
+            .starts_with("Rate limit reached for the key `tpm`: 300 tokens per minute."),
+        "{}",
+        error_message(limited)
+    );
 }
 
 #[tokio::test]

@@ -14,13 +14,28 @@
 //! turn that into a key they would have to find an input whose keyed hash (under a secret
 //! they do not hold) has chosen leading characters, and the key behind it is 256 random
 //! bits. Timing attacks are therefore moot here, which is why the index lookup is fine.
+//!
+//! # Keys seen before
+//!
+//! HMAC-SHA256 is two SHA-256 blocks, about 5,000 instructions on a CPU without SHA
+//! extensions: a good part of what governance adds to a request. A caller presents the
+//! same key on every request, so [`KeyHasher::presented`] first looks in a small map of
+//! keys that authenticated before. The map is keyed by a 128-bit SipHash-2-4 of the
+//! presented key under 128 random bits drawn when the gateway starts (a few hundred
+//! instructions), and holds the key's HMAC. No plaintext is kept: the map's entries
+//! reveal nothing a stolen database does not, and a false hit would need a SipHash
+//! collision with a valid key's tag under a key the attacker never sees.
 
 use std::fmt;
+use std::hash::Hasher;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use siphasher::sip128::{Hasher128, SipHasher24};
+use sluice_store::FastMap;
 
 /// What every virtual key starts with; tells a virtual key from a provider's key.
 pub const KEY_PREFIX: &str = "sk-sluice-";
@@ -91,13 +106,44 @@ pub fn is_virtual_key(s: &str) -> bool {
 #[derive(Clone)]
 pub struct KeyHasher {
     key: hmac::Key,
+    /// Keys that authenticated before, shared by the clones of one hasher.
+    seen: Arc<SeenKeys>,
+}
+
+/// Most keys remembered at once; past this the map starts over (a flood of distinct
+/// valid keys costs HMACs again, never correctness).
+const SEEN_KEYS_MAX: usize = 16_384;
+
+/// Keys that authenticated before: their tag (see the module documentation) → HMAC.
+struct SeenKeys {
+    /// `None` when the OS had no randomness to give: nothing is remembered then.
+    tag_key: Option<[u8; 16]>,
+    digests: RwLock<FastMap<u128, KeyDigest>>,
+}
+
+/// A key as presented on a request: its HMAC, and the tag it is remembered by.
+pub struct Presented {
+    pub digest: KeyDigest,
+    tag: u128,
+    /// The digest came from the map of keys seen before.
+    seen: bool,
 }
 
 impl KeyHasher {
     /// A hasher under `secret`. Changing the secret invalidates every stored key.
     pub fn new(secret: &[u8]) -> KeyHasher {
+        let mut tag_key = [0u8; 16];
+        // Without OS randomness tags would be predictable: then nothing is remembered.
+        let tag_key = SystemRandom::new()
+            .fill(&mut tag_key)
+            .is_ok()
+            .then_some(tag_key);
         KeyHasher {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            seen: Arc::new(SeenKeys {
+                tag_key,
+                digests: RwLock::new(FastMap::default()),
+            }),
         }
     }
 
@@ -113,6 +159,57 @@ impl KeyHasher {
         let mut digest = [0u8; 32];
         digest.copy_from_slice(tag.as_ref());
         digest
+    }
+
+    /// The HMAC of a key a request presents: remembered when the key authenticated
+    /// before, computed otherwise. Call [`KeyHasher::remember`] once it has.
+    pub fn presented(&self, plaintext: &str) -> Presented {
+        let Some(tag_key) = &self.seen.tag_key else {
+            return Presented {
+                digest: self.digest(plaintext),
+                tag: 0,
+                seen: false,
+            };
+        };
+        let mut tagger = SipHasher24::new_with_key(tag_key);
+        tagger.write(plaintext.as_bytes());
+        let tag = tagger.finish128().as_u128();
+        let remembered = self
+            .seen
+            .digests
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&tag)
+            .copied();
+        match remembered {
+            Some(digest) => Presented {
+                digest,
+                tag,
+                seen: true,
+            },
+            None => Presented {
+                digest: self.digest(plaintext),
+                tag,
+                seen: false,
+            },
+        }
+    }
+
+    /// Remembers a presented key that authenticated, so its next request skips the HMAC.
+    /// Only valid keys are remembered: garbage cannot push them out.
+    pub fn remember(&self, presented: &Presented) {
+        if presented.seen || self.seen.tag_key.is_none() {
+            return;
+        }
+        let mut digests = self
+            .seen
+            .digests
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if digests.len() >= SEEN_KEYS_MAX {
+            digests.clear();
+        }
+        digests.insert(presented.tag, presented.digest);
     }
 }
 
@@ -153,4 +250,38 @@ fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_key_gives_the_digest_it_would_compute() {
+        let hasher = KeyHasher::new(b"a secret of enough length");
+        let key = generate().expect("randomness").plaintext;
+        let first = hasher.presented(&key);
+        assert!(!first.seen);
+        assert_eq!(first.digest, hasher.digest(&key));
+        // Not remembered until it authenticates.
+        assert!(!hasher.presented(&key).seen);
+        hasher.remember(&first);
+        let again = hasher.clone().presented(&key);
+        assert!(again.seen, "clones share what they remember");
+        assert_eq!(again.digest, first.digest);
+        let other = generate().expect("randomness").plaintext;
+        let other_presented = hasher.presented(&other);
+        assert!(!other_presented.seen);
+        assert_eq!(other_presented.digest, hasher.digest(&other));
+    }
+
+    #[test]
+    fn the_map_of_seen_keys_stays_bounded() {
+        let hasher = KeyHasher::new(b"a secret of enough length");
+        for n in 0..SEEN_KEYS_MAX + 10 {
+            hasher.remember(&hasher.presented(&format!("sk-sluice-{n}")));
+        }
+        let held = hasher.seen.digests.read().expect("unpoisoned").len();
+        assert!(held <= SEEN_KEYS_MAX, "{held} remembered");
+    }
 }

@@ -23,7 +23,8 @@ pub use error::{StoreError, redact_url};
 
 /// A hash map for the request path's internal maps: keys come from the config and the
 /// admin API, never from request bytes, so a fast seeded hash (foldhash) serves where
-/// SipHash's flood resistance would only cost time.
-pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// SipHash's flood resistance would only cost time. hashbrown's rather than std's map, for
+/// lookups by a borrowed form of a composite key ([`hashbrown::Equivalent`]).
+pub type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 pub use spend_writer::{SpendEvent, SpendWriter};
 pub use sql::Store;

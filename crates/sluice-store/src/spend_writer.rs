@@ -19,23 +19,26 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::StoreError;
-use crate::sql::{SpendBatch, SpendKey, SpendTotals, Store};
+use sluice_core::period::Window;
 
-/// One request's spend, as the gateway reports it after the response.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpendEvent {
+use crate::sql::{SpendBatch, SpendKeyRef, SpendTotals, Store};
+
+/// One request's spend, as the gateway reports it after the response. Borrowed: the
+/// writer copies a string only the first time its ledger row or budget window appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendEvent<'a> {
     /// Virtual key id, if the request had one.
-    pub key_id: Option<String>,
+    pub key_id: Option<&'a str>,
     /// Team id, if any.
-    pub team_id: Option<String>,
+    pub team_id: Option<&'a str>,
     /// Customer id, if any.
-    pub customer_id: Option<String>,
+    pub customer_id: Option<&'a str>,
     /// Provider that served the request.
-    pub provider: String,
+    pub provider: &'a str,
     /// Upstream model.
-    pub model: String,
+    pub model: &'a str,
     /// UTC day of the request, `YYYY-MM-DD`.
-    pub day: String,
+    pub day: &'a str,
     /// Input tokens (cached included).
     pub input: u64,
     /// Output tokens.
@@ -46,8 +49,18 @@ pub struct SpendEvent {
     pub cost_nanos: i64,
     /// Saved by Sluice's cache, nanodollars.
     pub saved_nanos: i64,
-    /// The budget windows this spend counts against: (budget id, window start).
-    pub budget_ids: Vec<(String, i64)>,
+    /// The budget windows this spend counts against: (budget id, window).
+    pub budget_windows: &'a [(&'a str, Window)],
+}
+
+/// A budget window `(id, start)` as the batch keys it, borrowed.
+#[derive(Hash)]
+struct WindowRef<'a>(&'a str, i64);
+
+impl hashbrown::Equivalent<(String, i64)> for WindowRef<'_> {
+    fn equivalent(&self, (id, start): &(String, i64)) -> bool {
+        self.0 == id && self.1 == *start
+    }
 }
 
 #[derive(Debug)]
@@ -111,8 +124,8 @@ impl SpendWriter {
     }
 
     /// Records one request's spend. Cheap and synchronous: call it on the request path.
-    pub fn record(&self, ev: SpendEvent) {
-        let key = SpendKey {
+    pub fn record(&self, ev: SpendEvent<'_>) {
+        let key = SpendKeyRef {
             day: ev.day,
             key_id: ev.key_id,
             team_id: ev.team_id,
@@ -129,10 +142,21 @@ impl SpendWriter {
             saved_nanos: ev.saved_nanos,
         };
         let mut pending = lock(&self.shared.pending);
-        pending.ledger.entry(key).or_default().add(&totals);
-        for window in ev.budget_ids {
-            let e = pending.budgets.entry(window).or_default();
-            *e = e.saturating_add(ev.cost_nanos);
+        match pending.ledger.get_mut(&key) {
+            Some(row) => row.add(&totals),
+            None => {
+                pending.ledger.insert(key.to_owned(), totals);
+            }
+        }
+        for (id, window) in ev.budget_windows {
+            let nanos = match pending.budgets.get_mut(&WindowRef(id, window.start)) {
+                Some(nanos) => nanos,
+                None => pending
+                    .budgets
+                    .entry(((*id).to_owned(), window.start))
+                    .or_default(),
+            };
+            *nanos = nanos.saturating_add(ev.cost_nanos);
         }
     }
 

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use sluice_core::period::Window;
 use sluice_store::sql::GroupBy;
 use sluice_store::{SpendEvent, SpendWriter, Store};
 
@@ -16,22 +17,28 @@ both_backends!(
     shutdown_flushes,
 );
 
-fn event(key: &str, model: &str, cost: i64) -> SpendEvent {
+fn event<'a>(key: &'a str, model: &'a str, cost: i64) -> SpendEvent<'a> {
     SpendEvent {
-        key_id: Some(key.into()),
-        team_id: Some("t1".into()),
+        key_id: Some(key),
+        team_id: Some("t1"),
         customer_id: None,
-        provider: "openai".into(),
-        model: model.into(),
-        day: "2026-11-26".into(),
+        provider: "openai",
+        model,
+        day: "2026-11-26",
         input: 100,
         output: 20,
         cached: 10,
         cost_nanos: cost,
         saved_nanos: 0,
-        budget_ids: vec![
-            ("key-budget".into(), 1_764_115_200),
-            ("team-budget".into(), 0),
+        budget_windows: &[
+            (
+                "key-budget",
+                Window {
+                    start: 1_764_115_200,
+                    end: 1_764_201_600,
+                },
+            ),
+            ("team-budget", Window { start: 0, end: 60 }),
         ],
     }
 }

@@ -26,7 +26,7 @@ use sluice_store::{
 };
 
 pub use config_records::config_records;
-pub use policies::{BudgetRule, KeyEntry, LimitRule, Policies};
+pub use policies::{BudgetRule, Chain, KeyEntry, LimitRule, Policies};
 
 use crate::keys::{KeyHasher, is_virtual_key};
 use crate::money::Nanodollars;
@@ -147,17 +147,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The levels whose budgets and limits apply, broadest first.
-    fn chain(&self) -> impl Iterator<Item = (Level, &str)> {
-        let key = &self.key;
-        key.customer
-            .as_deref()
-            .map(|customer| (Level::Customer, customer))
-            .into_iter()
-            .chain(key.team.as_deref().map(|team| (Level::Team, team)))
-            .chain(std::iter::once((Level::Key, key.id.as_str())))
-    }
-
     pub fn allows_model(&self, model: &str) -> bool {
         self.key
             .models
@@ -418,11 +407,13 @@ impl Governor {
             return Err(Refusal::UnknownKey);
         };
         let policies = self.policies();
+        let presented = hasher.presented(credential);
         let key = policies
             .keys
-            .get(&hasher.digest(credential))
+            .get(&presented.digest)
             .cloned()
             .ok_or(Refusal::UnknownKey)?;
+        hasher.remember(&presented);
         if key.disabled {
             return Err(Refusal::KeyDisabled(key.id.clone()));
         }
@@ -495,75 +486,60 @@ impl Governor {
         estimate: impl FnOnce() -> u64,
     ) -> Result<Admission, Refusal> {
         let now = self.now();
-        let policies = self.policies();
-        let chain: Vec<(Level, &str)> = caller
-            .map(|caller| caller.chain().collect())
-            .unwrap_or_default();
-        let mut budgets = Vec::new();
-        for (level, owner) in &chain {
-            for rule in policies.budgets(*level, owner) {
-                // The window is kept for settling: computed once per request.
-                let window = current_window(rule, now);
-                if let Some((spent, window)) = self.spent_in(rule, window) {
-                    return Err(budget_refusal(rule, spent, window));
-                }
-                budgets.push((Arc::clone(rule), window));
+        let empty = Chain::default();
+        let chain = caller.map_or(&empty, |caller| &caller.key.chain);
+        let mut budgets = Vec::with_capacity(chain.budgets.len());
+        for rule in &chain.budgets {
+            // The window is kept for settling: computed once per request.
+            let window = current_window(rule, now);
+            if let Some((spent, window)) = self.spent_in(rule, window) {
+                return Err(budget_refusal(rule, spent, window));
             }
+            budgets.push((Arc::clone(rule), window));
         }
         let mut admission = Admission {
             governor: None,
             caller: caller.cloned(),
             budgets,
-            tokens: Vec::new(),
+            tokens_reserved: false,
             estimate: 0,
             ticket: None,
             started: now,
         };
         // Rate limits: one all-or-nothing call across the chain; concurrency leases at
         // the same time (one round trip to Redis, not two).
-        let mut names = Vec::new();
-        let mut asks: Vec<RateRequest<'_>> = Vec::new();
-        let mut leases: Vec<(&str, u64)> = Vec::new();
-        let mut lease_owners = Vec::new();
+        let mut asks: Vec<RateRequest<'_>> = Vec::with_capacity(chain.rate_asks);
+        let mut leases: Vec<(&str, u64)> = Vec::with_capacity(chain.slot_asks);
         let mut estimated = None;
         let mut estimate = Some(estimate);
-        for &(level, owner) in &chain {
-            for rule in policies.limits(level, owner) {
-                if let Some(limit) = rule.requests {
-                    names.push((level, owner, "requests", rule.window_ms, limit));
-                    asks.push(RateRequest {
-                        key: &rule.requests_key,
-                        limit,
-                        window_ms: rule.window_ms,
-                        amount: 1,
-                    });
-                }
-                if let Some(limit) = rule.tokens {
-                    let amount = *estimated.get_or_insert_with(|| {
-                        estimate.take().map_or(1, |estimate| estimate().max(1))
-                    });
-                    names.push((level, owner, "tokens", rule.window_ms, limit));
-                    admission
-                        .tokens
-                        .push((rule.tokens_key.clone(), rule.window_ms, limit));
-                    asks.push(RateRequest {
-                        key: &rule.tokens_key,
-                        limit,
-                        window_ms: rule.window_ms,
-                        amount,
-                    });
-                }
-                if let Some(limit) = rule.concurrent {
-                    leases.push((&rule.concurrent_key, limit));
-                    lease_owners.push((level, owner, limit));
-                }
+        for rule in &chain.limits {
+            if let Some(limit) = rule.requests {
+                asks.push(RateRequest {
+                    key: &rule.requests_key,
+                    limit,
+                    window_ms: rule.window_ms,
+                    amount: 1,
+                });
+            }
+            if let Some(limit) = rule.tokens {
+                let amount = *estimated
+                    .get_or_insert_with(|| estimate.take().map_or(1, |estimate| estimate().max(1)));
+                admission.tokens_reserved = true;
+                asks.push(RateRequest {
+                    key: &rule.tokens_key,
+                    limit,
+                    window_ms: rule.window_ms,
+                    amount,
+                });
+            }
+            if let Some(limit) = rule.concurrent {
+                leases.push((&rule.concurrent_key, limit));
             }
         }
         admission.estimate = estimated.unwrap_or(0);
         // A memory lease outlives any request; Redis slots are kept alive while held.
         const LEASE_TTL_MS: u64 = 15 * 60 * 1000;
         let group = caller.map_or("", |caller| caller.key.id.as_str());
-        let nobody = "";
         match self
             .counters
             .admit(group, &asks, &leases, LEASE_TTL_MS)
@@ -571,17 +547,17 @@ impl Governor {
         {
             Ok(Ok(ticket)) => admission.ticket = Some(ticket),
             Ok(Err(Denied::InFlight(denied))) => {
-                admission.tokens.clear();
-                let (level, owner, limit) =
-                    lease_owners
-                        .get(denied.index)
-                        .copied()
-                        .unwrap_or((Level::Key, nobody, 0));
+                admission.tokens_reserved = false;
+                let rule = chain
+                    .limits
+                    .iter()
+                    .filter(|rule| rule.concurrent.is_some())
+                    .nth(denied.index);
                 return Err(Refusal::RateLimited {
-                    level: config_records::level_name(level),
-                    owner: owner.to_string(),
+                    level: config_records::level_name(rule.map_or(Level::Key, |rule| rule.level)),
+                    owner: rule.map(|rule| rule.owner.clone()).unwrap_or_default(),
                     unit: "concurrent requests",
-                    limit,
+                    limit: rule.and_then(|rule| rule.concurrent).unwrap_or(0),
                     remaining: 0,
                     window: "moment".to_string(),
                     retry_after_ms: 1000,
@@ -589,18 +565,26 @@ impl Governor {
                 });
             }
             Ok(Err(Denied::Rate(denied))) => {
-                admission.tokens.clear();
-                let (level, owner, unit, window_ms, limit) = names
-                    .get(denied.index)
-                    .copied()
-                    .unwrap_or((Level::Key, nobody, "requests", 60_000, denied.limit));
+                admission.tokens_reserved = false;
+                // The asks were made in the chain's order: requests, then tokens, per rule.
+                let mut asked = chain.limits.iter().flat_map(|rule| {
+                    [
+                        rule.requests.map(|_| (rule, "requests")),
+                        rule.tokens.map(|_| (rule, "tokens")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                });
+                let (rule, unit) = asked
+                    .nth(denied.index)
+                    .map_or((None, "requests"), |(rule, unit)| (Some(rule), unit));
                 return Err(Refusal::RateLimited {
-                    level: config_records::level_name(level),
-                    owner: owner.to_string(),
+                    level: config_records::level_name(rule.map_or(Level::Key, |rule| rule.level)),
+                    owner: rule.map(|rule| rule.owner.clone()).unwrap_or_default(),
                     unit,
-                    limit,
+                    limit: denied.limit,
                     remaining: denied.remaining,
-                    window: window_text(window_ms),
+                    window: window_text(rule.map_or(60_000, |rule| rule.window_ms)),
                     retry_after_ms: denied.retry_after_ms,
                     reset_ms: denied.reset_ms,
                 });
@@ -612,7 +596,7 @@ impl Governor {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "rate-limit counters unavailable; admitting without them");
-                admission.tokens.clear();
+                admission.tokens_reserved = false;
             }
         }
         Ok(admission)
@@ -628,13 +612,14 @@ impl Governor {
         model: &str,
         input_tokens: u64,
     ) {
-        let policies = self.policies();
         let now = self.now();
         let budgets = caller
             .map(|caller| {
                 caller
-                    .chain()
-                    .flat_map(|(level, owner)| policies.budgets(level, owner).iter())
+                    .key
+                    .chain
+                    .budgets
+                    .iter()
                     .map(|rule| (Arc::clone(rule), current_window(rule, now)))
                     .collect()
             })
@@ -643,7 +628,7 @@ impl Governor {
             governor: None,
             caller: caller.cloned(),
             budgets,
-            tokens: Vec::new(),
+            tokens_reserved: false,
             estimate: input_tokens,
             ticket: None,
             started: now,
@@ -653,9 +638,9 @@ impl Governor {
 
     /// Gives back the tokens an admission reserved (it was refused later).
     fn refund_tokens(&self, admission: &Admission) {
-        for (key, window_ms, limit) in &admission.tokens {
+        for (key, window_ms, limit) in admission.reserved_tokens() {
             self.counters
-                .give_back(key, *window_ms, *limit, admission.estimate);
+                .give_back(key, window_ms, limit, admission.estimate);
         }
     }
 
@@ -692,23 +677,19 @@ impl Governor {
         self.spent.add(&windows, charged.0);
         let key = admission.caller.as_ref().map(|caller| &caller.key);
         self.writer.record(SpendEvent {
-            key_id: key.map(|key| key.id.clone()),
-            team_id: key.and_then(|key| key.team.clone()),
-            customer_id: key.and_then(|key| key.customer.clone()),
-            provider: provider.to_string(),
-            model: model.to_string(),
-            day: utc_day(now),
+            key_id: key.map(|key| key.id.as_str()),
+            team_id: key.and_then(|key| key.team.as_deref()),
+            customer_id: key.and_then(|key| key.customer.as_deref()),
+            provider,
+            model,
+            day: &utc_day(now),
             input: usage.input_tokens,
             output: usage.output_tokens,
             cached: usage.cached_input_tokens,
             cost_nanos: charged.0,
             saved_nanos: 0,
-            budget_ids: windows
-                .iter()
-                .map(|(id, window)| ((*id).to_owned(), window.start))
-                .collect(),
+            budget_windows: &windows,
         });
-        let tokens = std::mem::take(&mut admission.tokens);
         let correction = i64::try_from(usage.total_tokens()).unwrap_or(i64::MAX)
             - i64::try_from(admission.estimate).unwrap_or(0);
         // Memory counters need nothing for budgets (the mirror is their truth); shared
@@ -736,14 +717,18 @@ impl Governor {
         if correction < 0 {
             // Over-estimated: the rest goes back where the next request finds it.
             let unused = correction.unsigned_abs();
-            for (key, window_ms, limit) in &tokens {
-                self.counters.give_back(key, *window_ms, *limit, unused);
+            for (key, window_ms, limit) in admission.reserved_tokens() {
+                self.counters.give_back(key, window_ms, limit, unused);
             }
         } else if correction > 0 {
-            for (key, window_ms, limit) in tokens {
-                *pending.tokens.entry((key, window_ms, limit)).or_insert(0) += correction;
+            for (key, window_ms, limit) in admission.reserved_tokens() {
+                *pending
+                    .tokens
+                    .entry((Arc::clone(key), window_ms, limit))
+                    .or_insert(0) += correction;
             }
         }
+        admission.tokens_reserved = false;
     }
 
     /// Sends the batched counter updates, all at once.
@@ -814,8 +799,9 @@ pub struct Admission {
     pub caller: Option<Caller>,
     /// The chain's budgets, with their windows at admission.
     budgets: Vec<(Arc<BudgetRule>, Window)>,
-    /// Token counters to correct once the usage is known: (key, window, limit).
-    tokens: Vec<(Arc<str>, u64, u64)>,
+    /// Whether the chain's token counters hold this call's estimate (to be corrected
+    /// once the usage is known, or given back).
+    tokens_reserved: bool,
     /// The tokens reserved before the call.
     estimate: u64,
     ticket: Option<Ticket>,
@@ -823,6 +809,18 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// The token counters this admission reserved its estimate from: (key, window, limit).
+    fn reserved_tokens(&self) -> impl Iterator<Item = (&Arc<str>, u64, u64)> {
+        self.caller
+            .iter()
+            .filter(|_| self.tokens_reserved)
+            .flat_map(|caller| &caller.key.chain.limits)
+            .filter_map(|rule| {
+                rule.tokens
+                    .map(|limit| (&rule.tokens_key, rule.window_ms, limit))
+            })
+    }
+
     /// Binds the admission to its governor so that it can settle and release itself.
     pub fn bind(mut self, governor: &Arc<Governor>) -> Self {
         self.governor = Some(Arc::clone(governor));

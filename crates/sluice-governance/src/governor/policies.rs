@@ -21,6 +21,20 @@ pub struct KeyEntry {
     pub expires_at: Option<i64>,
     pub models: Option<Vec<String>>,
     pub providers: Option<Vec<String>>,
+    /// The budgets and limits of every level on the key's chain, resolved when the
+    /// records are loaded so that admission walks two short lists.
+    pub chain: Chain,
+}
+
+/// The budgets and limits on a key's chain (customer, team, key), broadest level first.
+#[derive(Debug, Default)]
+pub struct Chain {
+    pub budgets: Vec<Arc<BudgetRule>>,
+    pub limits: Vec<Arc<LimitRule>>,
+    /// Rate counters the limits ask for (a requests and a tokens limit count two).
+    pub rate_asks: usize,
+    /// Limits with a concurrency cap.
+    pub slot_asks: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +51,8 @@ pub struct BudgetRule {
 #[derive(Clone, Debug)]
 pub struct LimitRule {
     pub id: String,
+    pub level: Level,
+    pub owner: String,
     /// Counter names, built once: `{id}:req`, `{id}:tok`, `{id}:conc`.
     pub requests_key: String,
     pub tokens_key: Arc<str>,
@@ -56,7 +72,7 @@ pub struct Policies {
     pub customers: FastMap<String, bool>,
     /// By level, then owner: looked up with a borrowed owner, no allocation per request.
     pub budgets: FastMap<Level, FastMap<String, Vec<Arc<BudgetRule>>>>,
-    pub limits: FastMap<Level, FastMap<String, Vec<LimitRule>>>,
+    pub limits: FastMap<Level, FastMap<String, Vec<Arc<LimitRule>>>>,
 }
 
 impl Policies {
@@ -69,17 +85,6 @@ impl Policies {
             policies
                 .teams
                 .insert(team.id, (team.customer_id, team.disabled));
-        }
-        for key in store.list_keys(None, None).await? {
-            let (hash, entry) = key_entry(key);
-            match digest_from_hex(&hash) {
-                Some(digest) => {
-                    policies.keys.insert(digest, Arc::new(entry));
-                }
-                None => {
-                    tracing::warn!(key = %entry.id, "a stored key hash is not 64 hex characters; the key cannot be used")
-                }
-            }
         }
         for budget in store.list_budgets(None).await? {
             match budget_rule(&budget) {
@@ -105,9 +110,45 @@ impl Policies {
                 .or_default()
                 .entry(limit.owner)
                 .or_default()
-                .push(rule);
+                .push(Arc::new(rule));
+        }
+        // Keys last: their chains point at the budgets and limits above.
+        for key in store.list_keys(None, None).await? {
+            let (hash, mut entry) = key_entry(key);
+            match digest_from_hex(&hash) {
+                Some(digest) => {
+                    entry.chain = policies.chain_of(&entry);
+                    policies.keys.insert(digest, Arc::new(entry));
+                }
+                None => {
+                    tracing::warn!(key = %entry.id, "a stored key hash is not 64 hex characters; the key cannot be used")
+                }
+            }
         }
         Ok(policies)
+    }
+
+    fn chain_of(&self, key: &KeyEntry) -> Chain {
+        let levels = key
+            .customer
+            .as_deref()
+            .map(|customer| (Level::Customer, customer))
+            .into_iter()
+            .chain(key.team.as_deref().map(|team| (Level::Team, team)))
+            .chain(std::iter::once((Level::Key, key.id.as_str())));
+        let mut chain = Chain::default();
+        for (level, owner) in levels {
+            chain
+                .budgets
+                .extend(self.budgets(level, owner).iter().cloned());
+            for limit in self.limits(level, owner) {
+                chain.rate_asks +=
+                    usize::from(limit.requests.is_some()) + usize::from(limit.tokens.is_some());
+                chain.slot_asks += usize::from(limit.concurrent.is_some());
+                chain.limits.push(Arc::clone(limit));
+            }
+        }
+        chain
     }
 
     pub fn budgets(&self, level: Level, owner: &str) -> &[Arc<BudgetRule>] {
@@ -117,7 +158,7 @@ impl Policies {
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn limits(&self, level: Level, owner: &str) -> &[LimitRule] {
+    pub fn limits(&self, level: Level, owner: &str) -> &[Arc<LimitRule>] {
         self.limits
             .get(&level)
             .and_then(|owners| owners.get(owner))
@@ -146,6 +187,7 @@ fn key_entry(key: VirtualKey) -> (String, KeyEntry) {
             providers: key
                 .allowed_providers
                 .filter(|providers| !providers.is_empty()),
+            chain: Chain::default(),
         },
     )
 }
@@ -169,6 +211,8 @@ fn limit_rule(limit: &RateLimit) -> LimitRule {
     let positive = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok());
     LimitRule {
         id: limit.id.clone(),
+        level: limit.level,
+        owner: limit.owner.clone(),
         requests_key: format!("{}:req", limit.id),
         tokens_key: Arc::from(format!("{}:tok", limit.id)),
         concurrent_key: format!("{}:conc", limit.id),

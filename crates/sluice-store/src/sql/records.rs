@@ -220,7 +220,7 @@ impl SpendTotals {
 }
 
 /// The dimensions of one ledger row. Absent ids are `None` here and '' in the table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpendKey {
     /// UTC day, `YYYY-MM-DD`.
     pub day: String,
@@ -234,6 +234,57 @@ pub struct SpendKey {
     pub provider: String,
     /// Upstream model name.
     pub model: String,
+}
+
+/// A [`SpendKey`] borrowed from a request's strings: finds its row in a map of owned keys
+/// without allocating (the request path records spend for every request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpendKeyRef<'a> {
+    pub day: &'a str,
+    pub key_id: Option<&'a str>,
+    pub team_id: Option<&'a str>,
+    pub customer_id: Option<&'a str>,
+    pub provider: &'a str,
+    pub model: &'a str,
+}
+
+impl SpendKey {
+    pub fn as_ref(&self) -> SpendKeyRef<'_> {
+        SpendKeyRef {
+            day: &self.day,
+            key_id: self.key_id.as_deref(),
+            team_id: self.team_id.as_deref(),
+            customer_id: self.customer_id.as_deref(),
+            provider: &self.provider,
+            model: &self.model,
+        }
+    }
+}
+
+/// Hashed as its borrowed form, so that both find the same entry.
+impl std::hash::Hash for SpendKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<SpendKey> for SpendKeyRef<'_> {
+    fn equivalent(&self, key: &SpendKey) -> bool {
+        *self == key.as_ref()
+    }
+}
+
+impl SpendKeyRef<'_> {
+    pub fn to_owned(&self) -> SpendKey {
+        SpendKey {
+            day: self.day.to_owned(),
+            key_id: self.key_id.map(str::to_owned),
+            team_id: self.team_id.map(str::to_owned),
+            customer_id: self.customer_id.map(str::to_owned),
+            provider: self.provider.to_owned(),
+            model: self.model.to_owned(),
+        }
+    }
 }
 
 /// One row of the spend ledger.
