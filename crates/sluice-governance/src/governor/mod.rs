@@ -508,8 +508,9 @@ impl Governor {
         };
         // Rate limits: one all-or-nothing call across the chain; concurrency leases at
         // the same time (one round trip to Redis, not two).
-        let mut asks: Vec<RateRequest<'_>> = Vec::with_capacity(chain.rate_asks);
-        let mut leases: Vec<(&str, u64)> = Vec::with_capacity(chain.slot_asks);
+        // At most a requests and a tokens ask per limit, and one slot.
+        let mut asks: Vec<RateRequest<'_>> = Vec::with_capacity(2 * chain.limits.len());
+        let mut leases: Vec<(&str, u64)> = Vec::with_capacity(chain.limits.len());
         let mut estimated = None;
         let mut estimate = Some(estimate);
         for rule in &chain.limits {

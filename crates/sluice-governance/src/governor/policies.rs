@@ -31,10 +31,6 @@ pub struct KeyEntry {
 pub struct Chain {
     pub budgets: Vec<Arc<BudgetRule>>,
     pub limits: Vec<Arc<LimitRule>>,
-    /// Rate counters the limits ask for (a requests and a tokens limit count two).
-    pub rate_asks: usize,
-    /// Limits with a concurrency cap.
-    pub slot_asks: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -141,12 +137,9 @@ impl Policies {
             chain
                 .budgets
                 .extend(self.budgets(level, owner).iter().cloned());
-            for limit in self.limits(level, owner) {
-                chain.rate_asks +=
-                    usize::from(limit.requests.is_some()) + usize::from(limit.tokens.is_some());
-                chain.slot_asks += usize::from(limit.concurrent.is_some());
-                chain.limits.push(Arc::clone(limit));
-            }
+            chain
+                .limits
+                .extend(self.limits(level, owner).iter().cloned());
         }
         chain
     }
