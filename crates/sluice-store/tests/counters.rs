@@ -295,7 +295,7 @@ async fn admit_races_admit_exactly_the_rate_limit(c: Counters) {
                 req("admit-team", 1_000_000, 60_000, 1),
                 req("admit-key", 20, 60_000, 1),
             ];
-            let ticket = c.admit("key", &rates, &[], 60_000).await.unwrap().ok()?;
+            let ticket = c.admit("key", &rates, &[]).await.unwrap().ok()?;
             c.release(ticket);
             Some(())
         }
@@ -311,21 +311,16 @@ async fn admit_races_take_exactly_the_slots(c: Counters) {
         let c = c.clone();
         async move {
             let rates = [req("slots-rpm", 1_000_000, 60_000, 1)];
-            c.admit(
-                "key",
-                &rates,
-                &[("slots-team", 1_000), ("slots-key", 8)],
-                60_000,
-            )
-            .await
-            .unwrap()
-            .ok()
+            c.admit("key", &rates, &[("slots-team", 1_000), ("slots-key", 8)])
+                .await
+                .unwrap()
+                .ok()
         }
     })
     .await;
     assert_eq!(held.len(), 8);
     let tokens = [req("slots-tpm", 10, 60_000, 10)];
-    let ten_tokens = || c.admit("key", &tokens, &[("slots-key", 8)], 60_000);
+    let ten_tokens = || c.admit("key", &tokens, &[("slots-key", 8)]);
     let refused = ten_tokens().await.unwrap().unwrap_err();
     assert_eq!(refused, Denied::InFlight(InFlightDenied { index: 0 }));
     for ticket in held {
@@ -337,14 +332,14 @@ async fn admit_races_take_exactly_the_slots(c: Counters) {
     let mut again = Vec::new();
     for _ in 0..8 {
         again.push(
-            c.admit("key", &[], &[("slots-key", 8)], 60_000)
+            c.admit("key", &[], &[("slots-key", 8)])
                 .await
                 .unwrap()
                 .unwrap(),
         );
     }
     assert!(
-        c.admit("key", &[], &[("slots-key", 8)], 60_000)
+        c.admit("key", &[], &[("slots-key", 8)])
             .await
             .unwrap()
             .is_err()

@@ -33,7 +33,7 @@ async fn far_from_the_limit_few_requests_go_to_redis() {
                 req("far-tpm", 100_000_000, 300),
             ];
             let ticket = c
-                .admit("key", &rates, &[("far-conc", 1_000)], 60_000)
+                .admit("key", &rates, &[("far-conc", 1_000)])
                 .await
                 .unwrap()
                 .unwrap();
@@ -57,11 +57,7 @@ async fn three_instances_admit_exactly_the_limit() {
             let counters = instances[i % 3].clone();
             async move {
                 let rates = [req("exact-team", 10_000, 1), req("exact-key", 30, 1)];
-                let ticket = counters
-                    .admit("key", &rates, &[], 60_000)
-                    .await
-                    .unwrap()
-                    .ok()?;
+                let ticket = counters.admit("key", &rates, &[]).await.unwrap().ok()?;
                 counters.release(ticket);
                 Some(())
             }
@@ -73,11 +69,7 @@ async fn three_instances_admit_exactly_the_limit() {
             let counters = instances[i % 3].clone();
             async move {
                 let slots = [("exact-team-conc", 1_000), ("exact-conc", 8)];
-                let ticket = counters
-                    .admit("key", &[], &slots, 60_000)
-                    .await
-                    .unwrap()
-                    .ok()?;
+                let ticket = counters.admit("key", &[], &slots).await.unwrap().ok()?;
                 Some((i % 3, ticket))
             }
         })
@@ -106,10 +98,10 @@ async fn unused_spare_goes_back_to_redis() {
         let b = Counters::redis_with(&url, &prefix, settings).await.unwrap();
         let rates = [req("spare", 640, 1)];
         // a's trip leases 640/64 = 10 spare units besides its own.
-        let ticket = a.admit("key", &rates, &[], 60_000).await.unwrap().unwrap();
+        let ticket = a.admit("key", &rates, &[]).await.unwrap().unwrap();
         a.release(ticket);
         let mut served = 0;
-        while b.admit("key", &rates, &[], 60_000).await.unwrap().is_ok() {
+        while b.admit("key", &rates, &[]).await.unwrap().is_ok() {
             served += 1;
         }
         assert_eq!(
@@ -120,7 +112,7 @@ async fn unused_spare_goes_back_to_redis() {
         // After the hold time a gives its spare back, and b can use it.
         tokio::time::sleep(Duration::from_millis(600)).await;
         let mut more = 0;
-        while b.admit("key", &rates, &[], 60_000).await.unwrap().is_ok() {
+        while b.admit("key", &rates, &[]).await.unwrap().is_ok() {
             more += 1;
         }
         // 640 a minute drains about 7 units in those 0.6 s; a's 10 come on top.

@@ -538,14 +538,8 @@ impl Governor {
             }
         }
         admission.estimate = estimated.unwrap_or(0);
-        // A memory lease outlives any request; Redis slots are kept alive while held.
-        const LEASE_TTL_MS: u64 = 15 * 60 * 1000;
         let group = caller.map_or("", |caller| caller.key.id.as_str());
-        match self
-            .counters
-            .admit(group, &asks, &leases, LEASE_TTL_MS)
-            .await
-        {
+        match self.counters.admit(group, &asks, &leases).await {
             Ok(Ok(ticket)) => admission.ticket = Some(ticket),
             Ok(Err(Denied::InFlight(denied))) => {
                 admission.tokens_reserved = false;

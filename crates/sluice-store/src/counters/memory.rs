@@ -33,7 +33,31 @@ struct Inner {
     next_lease: AtomicU64,
     spend: Mutex<FastMap<(String, i64), (i64, Instant)>>,
     rate: Mutex<ByWindow<Gcra>>,
-    flight: Mutex<FastMap<String, FastMap<String, Instant>>>,
+    flight: Mutex<FastMap<String, Slots>>,
+}
+
+/// One concurrency level's taken slots.
+#[derive(Debug, Default)]
+struct Slots {
+    /// Slots held by admissions ([`MemoryCounters::admit`]): a count, since the ticket
+    /// always comes back in this process (an admission releases it when dropped).
+    held: u64,
+    /// Leases taken through `in_flight_acquire`, by lease id, until their expiry.
+    leases: FastMap<String, Instant>,
+}
+
+impl Slots {
+    /// Slots in use at `now`; forgets expired leases.
+    fn in_use(&mut self, now: Instant) -> u64 {
+        if !self.leases.is_empty() {
+            self.leases.retain(|_, expiry| *expiry > now);
+        }
+        self.held + self.leases.len() as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held == 0 && self.leases.is_empty()
+    }
 }
 
 /// In-memory counters; clones share state.
@@ -150,15 +174,18 @@ impl MemoryCounters {
         &self,
         rates: &[RateRequest<'_>],
         slots: &[(&str, u64)],
-        slot_ttl_ms: u64,
     ) -> Result<Ticket, Denied> {
         self.take_rates(rates).map_err(Denied::Rate)?;
         if slots.is_empty() {
             return Ok(Ticket::default());
         }
-        match self.take_slots(slots, slot_ttl_ms) {
-            Ok(InFlightTicket { keys, lease }) => Ok(Ticket {
-                slots: keys.into_iter().map(|key| (key, lease.clone())).collect(),
+        match self.hold_slots(slots) {
+            Ok(()) => Ok(Ticket {
+                // No member: a held count, not a lease (see `release`).
+                slots: slots
+                    .iter()
+                    .map(|(key, _)| ((*key).to_owned(), String::new()))
+                    .collect(),
             }),
             Err(denied) => {
                 for r in rates {
@@ -177,13 +204,44 @@ impl MemoryCounters {
     pub(crate) fn release(&self, ticket: Ticket) {
         let mut map = lock(&self.inner.flight);
         for (key, lease) in ticket.slots {
-            if let Some(leases) = map.get_mut(&key) {
-                leases.remove(&lease);
-                if leases.is_empty() {
+            if let Some(slots) = map.get_mut(&key) {
+                if lease.is_empty() {
+                    slots.held = slots.held.saturating_sub(1);
+                } else {
+                    slots.leases.remove(&lease);
+                }
+                if slots.is_empty() {
                     map.remove(&key);
                 }
             }
         }
+    }
+
+    /// Takes a held slot at every level, or none.
+    fn hold_slots(&self, levels: &[(&str, u64)]) -> Result<(), InFlightDenied> {
+        let now = Instant::now();
+        let mut map = lock(&self.inner.flight);
+        for (index, (key, limit)) in levels.iter().enumerate() {
+            let in_use = map.get_mut(*key).map_or(0, |slots| slots.in_use(now));
+            if in_use >= *limit {
+                return Err(InFlightDenied { index });
+            }
+        }
+        for (key, _) in levels {
+            match map.get_mut(*key) {
+                Some(slots) => slots.held += 1,
+                None => {
+                    map.insert(
+                        (*key).to_owned(),
+                        Slots {
+                            held: 1,
+                            leases: FastMap::default(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     fn take_rates(&self, requests: &[RateRequest<'_>]) -> Result<(), RateDenied> {
@@ -252,20 +310,15 @@ impl MemoryCounters {
         let expiry = now + Duration::from_millis(lease_ttl_ms);
         let mut map = lock(&self.inner.flight);
         for (index, (key, limit)) in levels.iter().enumerate() {
-            let held = match map.get_mut(*key) {
-                Some(leases) => {
-                    leases.retain(|_, exp| *exp > now);
-                    leases.len() as u64
-                }
-                None => 0,
-            };
-            if held >= *limit {
+            let in_use = map.get_mut(*key).map_or(0, |slots| slots.in_use(now));
+            if in_use >= *limit {
                 return Err(InFlightDenied { index });
             }
         }
         for (key, _) in levels {
             map.entry((*key).to_owned())
                 .or_default()
+                .leases
                 .insert(lease.clone(), expiry);
         }
         Ok(InFlightTicket {
@@ -277,9 +330,9 @@ impl MemoryCounters {
     pub(crate) async fn in_flight_release(&self, ticket: InFlightTicket) -> Result<(), StoreError> {
         let mut map = lock(&self.inner.flight);
         for key in &ticket.keys {
-            if let Some(leases) = map.get_mut(key) {
-                leases.remove(&ticket.lease);
-                if leases.is_empty() {
+            if let Some(slots) = map.get_mut(key) {
+                slots.leases.remove(&ticket.lease);
+                if slots.is_empty() {
                     map.remove(key);
                 }
             }
@@ -289,9 +342,7 @@ impl MemoryCounters {
 
     pub(crate) async fn in_flight_count(&self, key: &str) -> Result<u64, StoreError> {
         let now = Instant::now();
-        let map = lock(&self.inner.flight);
-        Ok(map
-            .get(key)
-            .map_or(0, |l| l.values().filter(|exp| **exp > now).count() as u64))
+        let mut map = lock(&self.inner.flight);
+        Ok(map.get_mut(key).map_or(0, |slots| slots.in_use(now)))
     }
 }

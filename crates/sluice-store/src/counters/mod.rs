@@ -41,6 +41,9 @@
 //! [`Counters::in_flight_acquire`] takes one lease per key, all or nothing. Leases carry
 //! an expiry so a crashed instance (Redis) or a dropped future that never released
 //! (memory) cannot hold capacity forever: pick a TTL above the longest request.
+//! [`Counters::admit`]'s slots need no TTL in memory: its [`Ticket`] always comes back in
+//! the same process (an admission releases it when dropped), so a level keeps a count,
+//! and taking a slot costs no lease id and no sweep of the level's leases.
 
 mod leases;
 mod memory;
@@ -154,11 +157,10 @@ impl Counters {
         group: &str,
         rates: &[RateRequest<'_>],
         slots: &[(&str, u64)],
-        slot_ttl_ms: u64,
     ) -> Result<Result<Ticket, Denied>, StoreError> {
         validate(rates)?;
         match self {
-            Counters::Memory(memory) => Ok(memory.admit(rates, slots, slot_ttl_ms)),
+            Counters::Memory(memory) => Ok(memory.admit(rates, slots)),
             Counters::Redis(leases) => leases.admit(group, rates, slots).await,
         }
     }
