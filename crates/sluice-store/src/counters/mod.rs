@@ -321,13 +321,12 @@ impl<V> ByWindow<V> {
         key: &str,
         new: impl FnOnce() -> V,
     ) -> &mut V {
-        let names = self.0.entry(window_ms).or_default();
-        if !names.contains_key(key) {
-            names.insert(key.to_owned(), new());
-        }
-        names
-            .get_mut(key)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        // One lookup by the borrowed name; the name is copied only when inserted.
+        self.0
+            .entry(window_ms)
+            .or_default()
+            .entry_ref(key)
+            .or_insert_with(new)
     }
 
     /// Keeps the entries `keep` says to, by (window, name); drops emptied windows.
