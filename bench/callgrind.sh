@@ -3,7 +3,12 @@
 # Counts, not seconds: the same binary, config and requests give the same figure however
 # busy the machine is, which makes before/after comparisons of the hot path exact where
 # bench/run.sh's latencies are noisy. (Instructions are not time: a syscall or a lock
-# wait costs far more than its count says; use both.)
+# wait costs far more than its count says; use both.) Work driven by the clock rather
+# than by requests does count: with governance on, the records' reload each second and
+# the ledger flush move the figure by about ±1k per request, more on a busy machine
+# (valgrind runs slower there, so more seconds pass per request). The measured part
+# starts SETTLE seconds after the warm-up, so that work begun at start (the tokenizers'
+# loading) is over.
 #
 #   bench/callgrind.sh                                  # pass-through, bench/sluice.yaml
 #   CONFIG=bench/sluice-governed.yaml bench/callgrind.sh
@@ -81,6 +86,7 @@ PY
 }
 
 drive "$WARMUP_REQUESTS"
+sleep "${SETTLE:-3}"
 callgrind_control -i on "$GATEWAY" >/dev/null
 drive "$REQUESTS"
 callgrind_control -i off "$GATEWAY" >/dev/null
