@@ -219,6 +219,16 @@ impl MemoryCounters {
 
     /// Takes a held slot at every level, or none.
     fn hold_slots(&self, levels: &[(&str, u64)]) -> Result<(), InFlightDenied> {
+        self.take_at_every_level(levels, |slots| slots.held += 1)
+    }
+
+    /// Checks that every level has a free slot, then applies `take` to each level: all
+    /// of them or none, under one lock.
+    fn take_at_every_level(
+        &self,
+        levels: &[(&str, u64)],
+        mut take: impl FnMut(&mut Slots),
+    ) -> Result<(), InFlightDenied> {
         let now = Instant::now();
         let mut map = lock(&self.inner.flight);
         for (index, (key, limit)) in levels.iter().enumerate() {
@@ -228,18 +238,7 @@ impl MemoryCounters {
             }
         }
         for (key, _) in levels {
-            match map.get_mut(*key) {
-                Some(slots) => slots.held += 1,
-                None => {
-                    map.insert(
-                        (*key).to_owned(),
-                        Slots {
-                            held: 1,
-                            leases: FastMap::default(),
-                        },
-                    );
-                }
-            }
+            take(map.entry_ref(*key).or_default());
         }
         Ok(())
     }
@@ -308,19 +307,9 @@ impl MemoryCounters {
             self.inner.next_lease.fetch_add(1, Ordering::Relaxed),
         );
         let expiry = now + Duration::from_millis(lease_ttl_ms);
-        let mut map = lock(&self.inner.flight);
-        for (index, (key, limit)) in levels.iter().enumerate() {
-            let in_use = map.get_mut(*key).map_or(0, |slots| slots.in_use(now));
-            if in_use >= *limit {
-                return Err(InFlightDenied { index });
-            }
-        }
-        for (key, _) in levels {
-            map.entry((*key).to_owned())
-                .or_default()
-                .leases
-                .insert(lease.clone(), expiry);
-        }
+        self.take_at_every_level(levels, |slots| {
+            slots.leases.insert(lease.clone(), expiry);
+        })?;
         Ok(InFlightTicket {
             keys: levels.iter().map(|(k, _)| (*k).to_owned()).collect(),
             lease,
