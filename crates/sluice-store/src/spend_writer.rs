@@ -63,6 +63,13 @@ impl hashbrown::Equivalent<(String, i64)> for WindowRef<'_> {
     }
 }
 
+/// The owned key a window's first appearance inserts.
+impl From<&WindowRef<'_>> for (String, i64) {
+    fn from(window: &WindowRef<'_>) -> Self {
+        (window.0.to_owned(), window.1)
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     store: Store,
@@ -142,20 +149,12 @@ impl SpendWriter {
             saved_nanos: ev.saved_nanos,
         };
         let mut pending = lock(&self.shared.pending);
-        match pending.ledger.get_mut(&key) {
-            Some(row) => row.add(&totals),
-            None => {
-                pending.ledger.insert(key.to_owned(), totals);
-            }
-        }
+        pending.ledger.entry_ref(&key).or_default().add(&totals);
         for (id, window) in ev.budget_windows {
-            let nanos = match pending.budgets.get_mut(&WindowRef(id, window.start)) {
-                Some(nanos) => nanos,
-                None => pending
-                    .budgets
-                    .entry(((*id).to_owned(), window.start))
-                    .or_default(),
-            };
+            let nanos = pending
+                .budgets
+                .entry_ref(&WindowRef(id, window.start))
+                .or_default();
             *nanos = nanos.saturating_add(ev.cost_nanos);
         }
     }

@@ -186,7 +186,7 @@ impl SpendMirror {
             .totals
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = totals.entry(budget.to_string()).or_insert((window, 0));
+        let entry = totals.entry_ref(budget).or_insert((window, 0));
         if entry.0 < window {
             *entry = (window, total);
         } else if entry.0 == window {
@@ -203,10 +203,7 @@ impl SpendMirror {
         for (budget, window) in windows {
             let window = window.start;
             // Borrowed lookup: a budget's entry is allocated once, not per request.
-            let entry = match totals.get_mut(*budget) {
-                Some(entry) => entry,
-                None => totals.entry((*budget).to_string()).or_insert((window, 0)),
-            };
+            let entry = totals.entry_ref(*budget).or_insert((window, 0));
             if entry.0 < window {
                 *entry = (window, 0);
             }
@@ -696,10 +693,7 @@ impl Governor {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if shared && charged.0 > 0 {
             for (id, window) in &windows {
-                let touched = match pending.spend.get_mut(*id) {
-                    Some(touched) => touched,
-                    None => pending.spend.entry((*id).to_owned()).or_default(),
-                };
+                let touched = pending.spend.entry_ref(*id).or_default();
                 match touched
                     .iter_mut()
                     .find(|(start, ..)| *start == window.start)

@@ -274,15 +274,16 @@ impl hashbrown::Equivalent<SpendKey> for SpendKeyRef<'_> {
     }
 }
 
-impl SpendKeyRef<'_> {
-    pub fn to_owned(&self) -> SpendKey {
+/// The owned key a row's first appearance inserts.
+impl From<&SpendKeyRef<'_>> for SpendKey {
+    fn from(key: &SpendKeyRef<'_>) -> Self {
         SpendKey {
-            day: self.day.to_owned(),
-            key_id: self.key_id.map(str::to_owned),
-            team_id: self.team_id.map(str::to_owned),
-            customer_id: self.customer_id.map(str::to_owned),
-            provider: self.provider.to_owned(),
-            model: self.model.to_owned(),
+            day: key.day.to_owned(),
+            key_id: key.key_id.map(str::to_owned),
+            team_id: key.team_id.map(str::to_owned),
+            customer_id: key.customer_id.map(str::to_owned),
+            provider: key.provider.to_owned(),
+            model: key.model.to_owned(),
         }
     }
 }
