@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Deserializer};
 
@@ -172,6 +173,56 @@ impl Period {
             }
         }
     }
+}
+
+/// The last window a budget's period gave, kept so that later requests in the same
+/// window skip the calendar arithmetic (a month's bounds cost about a hundred
+/// instructions, and every request asks for each budget on its chain twice). Windows
+/// partition time, so a remembered window that holds `now` is the one `now` is in.
+///
+/// One atomic word, so that a reader never pairs one window's start with another's end:
+/// the start (39 bits) above the length (25 bits, enough for a leap year). A window that
+/// does not fit (before 1970, or after the year 19000) is computed every time.
+#[derive(Debug, Default)]
+pub struct WindowCache(AtomicU64);
+
+const LENGTH_BITS: u32 = 25;
+
+impl WindowCache {
+    /// The window holding `now`: the remembered one if it does, else `compute()`'s,
+    /// which is then remembered.
+    pub fn window(&self, now: i64, compute: impl FnOnce() -> Window) -> Window {
+        let packed = self.0.load(Ordering::Relaxed);
+        // 0 is never stored (a window has a length), so it means "nothing yet".
+        if packed != 0 {
+            let start = (packed >> LENGTH_BITS) as i64;
+            let end = start + (packed & ((1 << LENGTH_BITS) - 1)) as i64;
+            if start <= now && now < end {
+                return Window { start, end };
+            }
+        }
+        let window = compute();
+        if let Some(packed) = pack(window) {
+            self.0.store(packed, Ordering::Relaxed);
+        }
+        window
+    }
+}
+
+impl Clone for WindowCache {
+    fn clone(&self) -> Self {
+        WindowCache(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+fn pack(window: Window) -> Option<u64> {
+    let start = u64::try_from(window.start)
+        .ok()
+        .filter(|start| *start < 1 << (64 - LENGTH_BITS))?;
+    let length = u64::try_from(window.end - window.start)
+        .ok()
+        .filter(|length| *length > 0 && *length < 1 << LENGTH_BITS)?;
+    Some(start << LENGTH_BITS | length)
 }
 
 /// The rolling window of `step` months (1 or 12) from `anchor` that contains `now`.

@@ -317,11 +317,23 @@ fn scan_counts(value: &[u8]) -> Option<Reported> {
             continue;
         }
         at = skip_space(at + 1);
+        // Only the counts the gateway uses are read; other values are walked over.
+        let field = match name {
+            b"prompt_tokens" => &mut reported.prompt_tokens,
+            b"completion_tokens" => &mut reported.completion_tokens,
+            b"cached_tokens" => &mut cached,
+            b"reasoning_tokens" => &mut reasoning,
+            b"input_tokens" => &mut reported.input_tokens,
+            b"output_tokens" => &mut reported.output_tokens,
+            b"cache_read_input_tokens" => &mut reported.cache_read_input_tokens,
+            b"cache_creation_input_tokens" => &mut reported.cache_creation_input_tokens,
+            _ => continue,
+        };
         let digits = value[at..]
             .iter()
             .take_while(|byte| byte.is_ascii_digit())
             .count();
-        let number = (digits > 0)
+        *field = (digits > 0)
             .then(|| {
                 value[at..at + digits]
                     .iter()
@@ -331,17 +343,6 @@ fn scan_counts(value: &[u8]) -> Option<Reported> {
             })
             .flatten();
         at += digits;
-        match name {
-            b"prompt_tokens" => reported.prompt_tokens = number,
-            b"completion_tokens" => reported.completion_tokens = number,
-            b"cached_tokens" => cached = number,
-            b"reasoning_tokens" => reasoning = number,
-            b"input_tokens" => reported.input_tokens = number,
-            b"output_tokens" => reported.output_tokens = number,
-            b"cache_read_input_tokens" => reported.cache_read_input_tokens = number,
-            b"cache_creation_input_tokens" => reported.cache_creation_input_tokens = number,
-            _ => {}
-        }
     }
 }
 

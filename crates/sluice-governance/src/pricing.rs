@@ -8,7 +8,6 @@
 //! allocating. Nothing fuzzier is tried: a wrong price is worse than none, and the
 //! caller charges zero (and logs once) for an unknown model.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -18,6 +17,7 @@ const SHIPPED_YAML: &str = include_str!("../pricing.yaml");
 /// Upper bound on a configured price, in USD per million tokens. No model costs
 /// anywhere near this; a larger figure is a typo (or a price per token).
 use sluice_core::pricing_config::MAX_USD_PER_MILLION;
+use sluice_store::FastMap;
 
 /// Why a price list or entry was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -158,7 +158,7 @@ impl ToPrice for PriceEntry {
 pub struct PriceTable {
     prices: Vec<Price>,
     /// Model name → indices into `prices`, in declaration order.
-    index: HashMap<Box<str>, Vec<usize>>,
+    index: FastMap<Box<str>, Vec<usize>>,
 }
 
 impl PriceTable {
@@ -204,7 +204,8 @@ impl PriceTable {
     }
 
     fn from_prices(prices: Vec<Price>) -> PriceTable {
-        let mut index: HashMap<Box<str>, Vec<usize>> = HashMap::with_capacity(prices.len());
+        let mut index: FastMap<Box<str>, Vec<usize>> =
+            FastMap::with_capacity_and_hasher(prices.len(), Default::default());
         for (i, p) in prices.iter().enumerate() {
             index.entry(p.model.clone()).or_default().push(i);
         }

@@ -35,6 +35,17 @@ pub const TOKENS_PER_MESSAGE: u64 = 3;
 pub const TOKENS_PER_NAME: u64 = 1;
 pub const REPLY_PRIMING_TOKENS: u64 = 3;
 
+/// The roles of OpenAI's and Anthropic's chat APIs, each a single token in `o200k_base`
+/// and `cl100k_base`.
+pub const ONE_TOKEN_ROLES: [&str; 6] = [
+    "user",
+    "assistant",
+    "system",
+    "developer",
+    "tool",
+    "function",
+];
+
 /// Which API a request body is written for. A local enum, not the providers crate's
 /// dialect, so governance need not depend on the providers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -123,9 +134,11 @@ impl Tokenizer {
 ///
 /// Direct-mapped and lock-free: slot `hash % SLOTS` holds the hash's upper 32 bits and
 /// the count. A clash of 44 hash bits would give one text another's count; that only
-/// misestimates an admission, which the reported usage corrects after the call.
+/// misestimates an admission, which the reported usage corrects after the call. The hash
+/// is foldhash's (seeded per process): a cache needs no defence against chosen
+/// collisions beyond that seed, and SipHash costs several times as much per text.
 struct CountCache {
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::quality::RandomState,
     slots: Box<[std::sync::atomic::AtomicU64]>,
 }
 
@@ -134,7 +147,7 @@ const COUNT_CACHE_SLOTS: usize = 4096;
 fn count_cache() -> &'static CountCache {
     static CACHE: OnceLock<CountCache> = OnceLock::new();
     CACHE.get_or_init(|| CountCache {
-        hasher: std::collections::hash_map::RandomState::new(),
+        hasher: foldhash::quality::RandomState::default(),
         slots: (0..COUNT_CACHE_SLOTS)
             .map(|_| std::sync::atomic::AtomicU64::new(0))
             .collect(),
@@ -289,16 +302,31 @@ impl Counter {
 
     /// A JSON string value, unescaped; anything else is counted as its JSON text.
     fn text_raw(&mut self, raw: &RawValue) {
-        if first_byte(raw) == b'"' {
-            // Borrowed when the string has no escapes, owned only when it must be.
-            if let Ok(s) = serde_json::from_str::<&str>(raw.get()) {
-                return self.text(s);
+        let json = raw.get();
+        if let Some(inner) = json
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+        {
+            // A raw value is valid JSON, so a string without a backslash is its own text;
+            // only one with escapes is decoded (into an owned copy).
+            if !inner.contains('\\') {
+                return self.text(inner);
             }
-            if let Ok(s) = serde_json::from_str::<String>(raw.get()) {
+            if let Ok(s) = serde_json::from_str::<String>(json) {
                 return self.text(&s);
             }
         }
-        self.text(raw.get());
+        self.text(json);
+    }
+
+    /// A message's role. The API's roles are one token each in both BPE tables (a test
+    /// holds this against the tables), so the common case skips the count cache.
+    fn role(&mut self, role: &str) {
+        if self.tokenizer.is_bpe() && ONE_TOKEN_ROLES.contains(&role) {
+            self.tokens += 1;
+        } else {
+            self.text(role);
+        }
     }
 
     /// Per-message and per-request overheads exist only for the exact tokenizers.
@@ -314,6 +342,20 @@ impl Counter {
 
     fn total(&self) -> u64 {
         self.tokens.saturating_add(chars_over_4(self.chars))
+    }
+}
+
+/// A JSON string borrowed from the body when it has no escapes. serde borrows a
+/// `Cow<str>` field only when it is not inside an `Option`, so optional text fields hold
+/// this newtype: an `Option<Cow<str>>` would allocate a `String` for every value.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -337,11 +379,11 @@ struct OpenAiBody<'a> {
 #[derive(Deserialize)]
 struct OpenAiMessage<'a> {
     #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
+    role: Option<Text<'a>>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Text<'a>>,
     #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
+    content: Option<OpenAiContent<'a>>,
     #[serde(borrow, default)]
     tool_calls: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -353,11 +395,11 @@ struct OpenAiMessage<'a> {
 #[derive(Deserialize)]
 struct OpenAiPart<'a> {
     #[serde(borrow, rename = "type", default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(borrow, default)]
-    refusal: Option<Cow<'a, str>>,
+    refusal: Option<Text<'a>>,
 }
 
 impl OpenAiBody<'_> {
@@ -365,14 +407,14 @@ impl OpenAiBody<'_> {
         for message in &self.messages {
             c.overhead(TOKENS_PER_MESSAGE);
             if let Some(role) = &message.role {
-                c.text(role);
+                c.role(role);
             }
             if let Some(name) = &message.name {
                 c.text(name);
                 c.overhead(TOKENS_PER_NAME);
             }
-            if let Some(content) = message.content {
-                openai_content(content, c);
+            if let Some(content) = &message.content {
+                content.count(c);
             }
             for raw in [message.tool_calls, message.function_call]
                 .into_iter()
@@ -390,26 +432,97 @@ impl OpenAiBody<'_> {
     }
 }
 
-fn openai_content(content: &RawValue, c: &mut Counter) {
-    match first_byte(content) {
-        b'"' => c.text_raw(content),
-        b'[' => {
-            let Ok(parts) = serde_json::from_str::<Vec<OpenAiPart<'_>>>(content.get()) else {
-                c.text(content.get());
-                return;
-            };
-            for part in parts {
-                match part.kind.as_deref() {
-                    Some("image_url") | Some("image") => c.image(),
-                    _ => {
-                        for t in [&part.text, &part.refusal].into_iter().flatten() {
-                            c.text(t);
+/// A message's `content`, read in the body's one parse: a string, or an array of
+/// content parts. An array whose elements are not parts makes the body unreadable for
+/// the estimate (it is then estimated from its length, like any body it cannot read).
+enum OpenAiContent<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<OpenAiPart<'a>>),
+    /// A number, a boolean or an object: no text.
+    Other,
+}
+
+impl OpenAiContent<'_> {
+    fn count(&self, c: &mut Counter) {
+        match self {
+            OpenAiContent::Text(text) => c.text(text),
+            OpenAiContent::Parts(parts) => {
+                for part in parts {
+                    match part.kind.as_deref() {
+                        Some("image_url") | Some("image") => c.image(),
+                        _ => {
+                            for t in [&part.text, &part.refusal].into_iter().flatten() {
+                                c.text(t);
+                            }
                         }
                     }
                 }
             }
+            OpenAiContent::Other => {}
         }
-        _ => {}
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OpenAiContent<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+        struct ContentVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for ContentVisitor<'a> {
+            type Value = OpenAiContent<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Text(Cow::Owned(text)))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(OpenAiContent::Parts(parts))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(OpenAiContent::Other)
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Other)
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Other)
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Other)
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Other)
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(OpenAiContent::Other)
+            }
+        }
+
+        deserializer.deserialize_any(ContentVisitor(std::marker::PhantomData))
     }
 }
 
@@ -430,7 +543,7 @@ struct AnthropicBody<'a> {
 #[derive(Deserialize)]
 struct AnthropicMessage<'a> {
     #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
+    role: Option<Text<'a>>,
     #[serde(borrow, default)]
     content: Option<&'a RawValue>,
 }
@@ -440,13 +553,13 @@ struct AnthropicMessage<'a> {
 #[derive(Deserialize)]
 struct AnthropicBlock<'a> {
     #[serde(borrow, rename = "type", default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(borrow, default)]
-    thinking: Option<Cow<'a, str>>,
+    thinking: Option<Text<'a>>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Text<'a>>,
     /// `tool_use` arguments.
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
@@ -463,7 +576,7 @@ impl AnthropicBody<'_> {
         for message in &self.messages {
             c.overhead(TOKENS_PER_MESSAGE);
             if let Some(role) = &message.role {
-                c.text(role);
+                c.role(role);
             }
             if let Some(content) = message.content {
                 anthropic_content(content, c, 0);

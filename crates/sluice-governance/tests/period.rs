@@ -1,5 +1,5 @@
 use proptest::prelude::*;
-use sluice_governance::period::{civil_from_days, days_from_civil, days_in_month};
+use sluice_governance::period::{WindowCache, civil_from_days, days_from_civil, days_in_month};
 use sluice_governance::{Alignment, Period, Window};
 
 const DAY: i64 = 86_400;
@@ -306,6 +306,22 @@ fn extreme_instants_do_not_panic() {
 /// Roughly years 1000–3000.
 const RANGE: std::ops::Range<i64> = -30_000_000_000..32_000_000_000;
 
+#[test]
+fn a_window_cache_follows_the_clock_across_boundaries() {
+    let cache = WindowCache::default();
+    let month = |now| cache.window(now, || cal(Period::Month, now));
+    let march = date(2026, 3, 1);
+    let april = date(2026, 4, 1);
+    // Back and forth across the boundary: each instant gets its own month.
+    for now in [april - 1, april, april - 1, march, march - 1, april + 5] {
+        assert_eq!(month(now), cal(Period::Month, now), "{now}");
+    }
+    // Before 1970 nothing is kept, and every answer is still right.
+    let old = date(1969, 12, 31);
+    assert_eq!(month(old), cal(Period::Month, old));
+    assert_eq!(month(old + 1), cal(Period::Month, old + 1));
+}
+
 fn period() -> impl Strategy<Value = Period> {
     prop::sample::select(Period::ALL.to_vec())
 }
@@ -385,6 +401,20 @@ proptest! {
                     prop_assert_eq!(sm, am);
                 }
             }
+        }
+    }
+
+    /// A cache that saw earlier instants (the same window, a neighbour, or one far off)
+    /// gives what the period computes, whatever order the instants come in.
+    #[test]
+    fn a_cached_window_is_the_computed_one(
+        p in period(), a in alignment(), anchor in RANGE,
+        instants in prop::collection::vec(RANGE, 1..8),
+    ) {
+        let cache = WindowCache::default();
+        for now in instants.iter().flat_map(|&t| [t, t + 1, t - 1]) {
+            let computed = p.window(a, anchor, now);
+            prop_assert_eq!(cache.window(now, || p.window(a, anchor, now)), computed, "{}", now);
         }
     }
 

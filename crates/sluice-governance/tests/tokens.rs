@@ -1,5 +1,5 @@
 use serde_json::json;
-use sluice_governance::tokens::{IMAGE_TOKENS, Tokenizer};
+use sluice_governance::tokens::{IMAGE_TOKENS, ONE_TOKEN_ROLES, Tokenizer};
 use sluice_governance::{
     BodyDialect, estimate_embedding_input, estimate_input, estimate_output, warm_up,
 };
@@ -22,6 +22,29 @@ fn cookbook_messages() -> Vec<u8> {
             {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."}
         ]
     }))
+}
+
+/// The estimate counts these roles as one token without encoding them: hold that
+/// against both tables.
+#[test]
+fn the_api_roles_are_one_token_each() {
+    for tokenizer in [Tokenizer::O200kBase, Tokenizer::Cl100kBase] {
+        for role in ONE_TOKEN_ROLES {
+            assert_eq!(tokenizer.count(role), 1, "{role} in {tokenizer:?}");
+        }
+    }
+    // Another role is encoded: "narrator" is counted by the table, like any text.
+    let with_role = |role: &str| {
+        estimate_input(
+            "gpt-4o",
+            &body(json!({"messages": [{"role": role, "content": "hi"}]})),
+            BodyDialect::OpenAi,
+        )
+    };
+    assert_eq!(
+        with_role("narrator") - with_role("user"),
+        Tokenizer::O200kBase.count("narrator") - 1
+    );
 }
 
 #[test]

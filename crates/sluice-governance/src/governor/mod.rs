@@ -14,6 +14,7 @@
 mod config_records;
 mod policies;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -485,19 +486,14 @@ impl Governor {
         let now = self.now();
         let empty = Chain::default();
         let chain = caller.map_or(&empty, |caller| &caller.key.chain);
-        let mut budgets = Vec::with_capacity(chain.budgets.len());
         for rule in &chain.budgets {
-            // The window is kept for settling: computed once per request.
-            let window = current_window(rule, now);
-            if let Some((spent, window)) = self.spent_in(rule, window) {
+            if let Some((spent, window)) = self.exceeded(rule, now) {
                 return Err(budget_refusal(rule, spent, window));
             }
-            budgets.push((Arc::clone(rule), window));
         }
         let mut admission = Admission {
             governor: None,
             caller: caller.cloned(),
-            budgets,
             tokens_reserved: false,
             estimate: 0,
             ticket: None,
@@ -605,21 +601,9 @@ impl Governor {
         input_tokens: u64,
     ) {
         let now = self.now();
-        let budgets = caller
-            .map(|caller| {
-                caller
-                    .key
-                    .chain
-                    .budgets
-                    .iter()
-                    .map(|rule| (Arc::clone(rule), current_window(rule, now)))
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut abandoned = Admission {
             governor: None,
             caller: caller.cloned(),
-            budgets,
             tokens_reserved: false,
             estimate: input_tokens,
             ticket: None,
@@ -655,18 +639,30 @@ impl Governor {
         let charged = price.map_or(Nanodollars::ZERO, |price| cost(price, &usage));
         let now = admission.started;
         let policies = self.policies();
-        let chain = std::mem::take(&mut admission.budgets);
+        let chain = admission
+            .caller
+            .as_ref()
+            .map_or(&[][..], |caller| &caller.key.chain.budgets[..]);
         let provider_budgets = policies.budgets(Level::Provider, provider);
-        let windows: Vec<(&str, Window)> = chain
-            .iter()
-            .map(|(rule, window)| (rule.id.as_str(), *window))
-            .chain(
-                provider_budgets
-                    .iter()
-                    .map(|rule| (rule.id.as_str(), current_window(rule, now))),
-            )
-            .collect();
-        self.spent.add(&windows, charged.0);
+        // The windows at admission (`now` is its time), the chain's and the provider's:
+        // on the stack for the usual handful.
+        let rules = chain.iter().chain(provider_budgets.iter());
+        fn window_of(rule: &BudgetRule, now: i64) -> (&str, Window) {
+            (rule.id.as_str(), current_window(rule, now))
+        }
+        let mut inline = [("", Window { start: 0, end: 0 }); 8];
+        let spilled: Vec<(&str, Window)>;
+        let count = chain.len() + provider_budgets.len();
+        let windows: &[(&str, Window)] = if count <= inline.len() {
+            for (slot, rule) in inline.iter_mut().zip(rules) {
+                *slot = window_of(rule, now);
+            }
+            &inline[..count]
+        } else {
+            spilled = rules.map(|rule| window_of(rule, now)).collect();
+            &spilled
+        };
+        self.spent.add(windows, charged.0);
         let key = admission.caller.as_ref().map(|caller| &caller.key);
         self.writer.record(SpendEvent {
             key_id: key.map(|key| key.id.as_str()),
@@ -674,13 +670,13 @@ impl Governor {
             customer_id: key.and_then(|key| key.customer.as_deref()),
             provider,
             model,
-            day: &utc_day(now),
+            day: &utc_day(now, &mut [0; 10]),
             input: usage.input_tokens,
             output: usage.output_tokens,
             cached: usage.cached_input_tokens,
             cost_nanos: charged.0,
             saved_nanos: 0,
-            budget_windows: &windows,
+            budget_windows: windows,
         });
         let correction = i64::try_from(usage.total_tokens()).unwrap_or(i64::MAX)
             - i64::try_from(admission.estimate).unwrap_or(0);
@@ -692,7 +688,7 @@ impl Governor {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if shared && charged.0 > 0 {
-            for (id, window) in &windows {
+            for (id, window) in windows {
                 let touched = pending.spend.entry_ref(*id).or_default();
                 match touched
                     .iter_mut()
@@ -786,14 +782,14 @@ where
 pub struct Admission {
     governor: Option<Arc<Governor>>,
     pub caller: Option<Caller>,
-    /// The chain's budgets, with their windows at admission.
-    budgets: Vec<(Arc<BudgetRule>, Window)>,
     /// Whether the chain's token counters hold this call's estimate (to be corrected
     /// once the usage is known, or given back).
     tokens_reserved: bool,
     /// The tokens reserved before the call.
     estimate: u64,
     ticket: Option<Ticket>,
+    /// When it was admitted (unix seconds): it is charged to the budget windows holding
+    /// this moment, whenever it settles.
     started: i64,
 }
 
@@ -842,7 +838,8 @@ impl Drop for Admission {
 
 /// `rule`'s window containing `now`.
 fn current_window(rule: &BudgetRule, now: i64) -> Window {
-    rule.period.window(rule.alignment, rule.anchor, now)
+    rule.window
+        .window(now, || rule.period.window(rule.alignment, rule.anchor, now))
 }
 
 fn budget_refusal(rule: &BudgetRule, spent: i64, window: Window) -> Refusal {
@@ -891,26 +888,29 @@ pub fn rfc3339(unix: i64) -> String {
     )
 }
 
-/// `2026-11-27` for unix seconds (the ledger's day).
-/// Written digit by digit: this runs for every request, and `format!` costs ten times as
-/// much.
-fn utc_day(unix: i64) -> String {
+/// `2026-11-27` for unix seconds (the ledger's day), written digit by digit into `buf`:
+/// this runs for every request, where `format!` costs ten times as much and a `String`
+/// an allocation. Years outside 0–9999 get an owned copy.
+fn utc_day(unix: i64, buf: &mut [u8; 10]) -> Cow<'_, str> {
     let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
     if !(0..=9999).contains(&year) {
-        return format!("{year:04}-{month:02}-{day:02}");
+        return Cow::Owned(format!("{year:04}-{month:02}-{day:02}"));
     }
-    let digit = |value: i64, unit: i64| char::from(b'0' + (value / unit % 10) as u8);
-    let mut out = String::with_capacity(10);
-    for unit in [1000, 100, 10, 1] {
-        out.push(digit(year, unit));
-    }
-    out.push('-');
-    out.push(digit(month, 10));
-    out.push(digit(month, 1));
-    out.push('-');
-    out.push(digit(day, 10));
-    out.push(digit(day, 1));
-    out
+    let digit = |value: i64, unit: i64| b'0' + (value / unit % 10) as u8;
+    *buf = [
+        digit(year, 1000),
+        digit(year, 100),
+        digit(year, 10),
+        digit(year, 1),
+        b'-',
+        digit(month, 10),
+        digit(month, 1),
+        b'-',
+        digit(day, 10),
+        digit(day, 1),
+    ];
+    // ASCII digits and dashes: always UTF-8.
+    Cow::Borrowed(std::str::from_utf8(buf).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -920,9 +920,10 @@ mod tests {
     #[test]
     fn ledger_days_are_utc_dates() {
         for unix in [0, 951_782_400, 1_795_717_012, 253_402_300_799] {
-            assert_eq!(utc_day(unix), rfc3339(unix)[..10], "{unix}");
+            assert_eq!(utc_day(unix, &mut [0; 10]), rfc3339(unix)[..10], "{unix}");
         }
-        assert_eq!(utc_day(951_782_400), "2000-02-29");
-        assert_eq!(utc_day(1_795_717_012), "2026-11-26");
+        assert_eq!(utc_day(951_782_400, &mut [0; 10]), "2000-02-29");
+        assert_eq!(utc_day(1_795_717_012, &mut [0; 10]), "2026-11-26");
+        assert_eq!(utc_day(253_402_300_800, &mut [0; 10]), "10000-01-01");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sluice_core::period::{Alignment, Period};
+use sluice_core::period::{Alignment, Period, WindowCache};
 use sluice_store::sql::{Budget, Level, RateLimit, VirtualKey};
 use sluice_store::{FastMap, Store, StoreError};
 
@@ -42,6 +42,8 @@ pub struct BudgetRule {
     pub period: Period,
     pub alignment: Alignment,
     pub anchor: i64,
+    /// The window last found for this budget (see [`WindowCache`]).
+    pub window: WindowCache,
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +199,7 @@ fn budget_rule(budget: &Budget) -> Option<BudgetRule> {
             sluice_store::sql::Alignment::Rolling => Alignment::Rolling,
         },
         anchor: budget.anchor,
+        window: WindowCache::default(),
     })
 }
 

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use super::{
     ByWindow, Denied, InFlightDenied, InFlightTicket, RateDenied, RateRequest, Ticket, gcra,
     push_decimal,
@@ -200,7 +202,8 @@ impl MemoryCounters {
         }
     }
 
-    /// Gives an admission's slots back.
+    /// Gives an admission's slots back. A level left empty keeps its entry, so the next
+    /// request at that level copies no key; empty levels are swept with the others.
     pub(crate) fn release(&self, ticket: Ticket) {
         let mut map = lock(&self.inner.flight);
         for (key, lease) in ticket.slots {
@@ -209,9 +212,6 @@ impl MemoryCounters {
                     slots.held = slots.held.saturating_sub(1);
                 } else {
                     slots.leases.remove(&lease);
-                }
-                if slots.is_empty() {
-                    map.remove(&key);
                 }
             }
         }
@@ -230,7 +230,11 @@ impl MemoryCounters {
         mut take: impl FnMut(&mut Slots),
     ) -> Result<(), InFlightDenied> {
         let now = Instant::now();
+        let sweep = self.should_sweep();
         let mut map = lock(&self.inner.flight);
+        if sweep {
+            map.retain(|_, slots| slots.in_use(now) > 0);
+        }
         for (index, (key, limit)) in levels.iter().enumerate() {
             let in_use = map.get_mut(*key).map_or(0, |slots| slots.in_use(now));
             if in_use >= *limit {
@@ -251,28 +255,32 @@ impl MemoryCounters {
             // A state whose TAT is a window in the past is the same as no state.
             map.retain(|_, _, s| s.tat + s.window_ms as f64 * 1000.0 > now);
         }
-        // Decide at every level first (later duplicates see earlier ones), then write.
-        let mut plan: Vec<(f64, f64)> = Vec::with_capacity(requests.len());
+        // Each level is decided and written in one lookup (a later ask at the same level
+        // sees an earlier one's write); a refusal puts back the TATs written before it,
+        // newest first, so that nothing is taken. A new state starts at `now`, which is
+        // the same as no state.
+        let mut before: SmallVec<[f64; 8]> = SmallVec::with_capacity(requests.len());
         for (i, r) in requests.iter().enumerate() {
-            let earlier = (0..i)
-                .rev()
-                .find(|&j| requests[j].key == r.key && requests[j].window_ms == r.window_ms)
-                .map(|j| plan[j].0);
-            let tat = earlier
-                .or_else(|| map.get(r.window_ms, r.key).map(|s| s.tat))
-                .unwrap_or(now);
-            plan.push(gcra(tat, now, r.limit, r.window_ms, r.amount, i)?);
-        }
-        for ((tat, interval), r) in plan.into_iter().zip(requests) {
-            *map.get_or_insert_with(r.window_ms, r.key, || Gcra {
-                tat,
-                interval,
+            let state = map.get_or_insert_with(r.window_ms, r.key, || Gcra {
+                tat: now,
+                interval: r.window_ms as f64 * 1000.0 / r.limit.max(1) as f64,
                 window_ms: r.window_ms,
-            }) = Gcra {
-                tat,
-                interval,
-                window_ms: r.window_ms,
-            };
+            });
+            match gcra(state.tat, now, r.limit, r.window_ms, r.amount, i) {
+                Ok((tat, interval)) => {
+                    before.push(state.tat);
+                    state.tat = tat;
+                    state.interval = interval;
+                }
+                Err(denied) => {
+                    for (r, tat) in requests[..i].iter().zip(&before).rev() {
+                        if let Some(state) = map.get_mut(r.window_ms, r.key) {
+                            state.tat = *tat;
+                        }
+                    }
+                    return Err(denied);
+                }
+            }
         }
         Ok(())
     }

@@ -307,10 +307,6 @@ impl<V> Default for ByWindow<V> {
 }
 
 impl<V> ByWindow<V> {
-    pub(crate) fn get(&self, window_ms: u64, key: &str) -> Option<&V> {
-        self.0.get(&window_ms)?.get(key)
-    }
-
     pub(crate) fn get_mut(&mut self, window_ms: u64, key: &str) -> Option<&mut V> {
         self.0.get_mut(&window_ms)?.get_mut(key)
     }
