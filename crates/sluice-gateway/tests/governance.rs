@@ -16,6 +16,8 @@ use sluice_mock::MockSettings;
 const KEY_A: &str = "sk-sluice-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "sk-sluice-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const KEY_C: &str = "sk-sluice-ccccccccccccccccccccccccccccccccccccccccccc";
+const KEY_IN_CLOSED_TEAM: &str = "sk-sluice-ddddddddddddddddddddddddddddddddddddddddddd";
+const KEY_OF_GONE_CUSTOMER: &str = "sk-sluice-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
 /// 2026-11-26 12:00:00 UTC.
 const NOON: i64 = 1_795_694_400;
 
@@ -96,7 +98,7 @@ async fn keys_are_required_on_every_credential_header_and_never_forwarded() {
         "providers:\n{}{}",
         provider_yaml("up", &upstream.base_url(), "sk-upstream-key"),
         governance(&format!(
-            "  require_keys: true\n  keys:\n    app: {{key: {KEY_A}}}\n    off: {{key: {KEY_B}, disabled: true}}\n    old: {{key: {KEY_C}, expires_at: 1000}}\n"
+            "  require_keys: true\n  customers:\n    gone: {{disabled: true}}\n  teams:\n    closed: {{disabled: true}}\n  keys:\n    app: {{key: {KEY_A}}}\n    off: {{key: {KEY_B}, disabled: true}}\n    old: {{key: {KEY_C}, expires_at: 1000}}\n    in-closed: {{key: {KEY_IN_CLOSED_TEAM}, team: closed}}\n    of-gone: {{key: {KEY_OF_GONE_CUSTOMER}, customer: gone}}\n"
         ))
     );
     let gateway = TestGateway::start(&yaml).await;
@@ -148,6 +150,19 @@ async fn keys_are_required_on_every_credential_header_and_never_forwarded() {
         (expired.status.as_u16(), error_code(&expired).as_str()),
         (401, "key_expired")
     );
+    // A key whose team or customer is disabled is refused as its own key would be, and
+    // the message names the owner.
+    for (key, owner) in [
+        (KEY_IN_CLOSED_TEAM, "team `closed`"),
+        (KEY_OF_GONE_CUSTOMER, "customer `gone`"),
+    ] {
+        let refused = ask(&gateway, Some(("authorization", &bearer(key))), "up/m").await;
+        assert_eq!(
+            (refused.status.as_u16(), error_code(&refused).as_str()),
+            (401, "key_disabled")
+        );
+        assert!(refused.text().contains(owner), "{}", refused.text());
+    }
     assert_eq!(upstream.requests(), 0, "nothing reached the provider");
 
     for header in [

@@ -170,11 +170,14 @@ struct SpendMirror {
 }
 
 impl SpendMirror {
-    fn get(&self, budget: &str, window: i64) -> i64 {
-        let totals = self
-            .totals
+    fn lock(&self) -> std::sync::MutexGuard<'_, FastMap<String, (i64, i64)>> {
+        self.totals
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A budget's total in `window` (0 when the mirror holds an older window, or none).
+    fn total(totals: &FastMap<String, (i64, i64)>, budget: &str, window: i64) -> i64 {
         match totals.get(budget) {
             Some(&(seen, total)) if seen == window => total,
             _ => 0,
@@ -183,10 +186,7 @@ impl SpendMirror {
 
     /// Raises a window's total to at least `total` (a later window replaces an earlier).
     fn raise(&self, budget: &str, window: i64, total: i64) {
-        let mut totals = self
-            .totals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut totals = self.lock();
         let entry = totals.entry_ref(budget).or_insert((window, 0));
         if entry.0 < window {
             *entry = (window, total);
@@ -197,10 +197,7 @@ impl SpendMirror {
 
     /// Adds `nanos` to each (budget, window), under one lock.
     fn add(&self, windows: &[(&str, Window)], nanos: i64) {
-        let mut totals = self
-            .totals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut totals = self.lock();
         for (budget, window) in windows {
             let window = window.start;
             // Borrowed lookup: a budget's entry is allocated once, not per request.
@@ -418,23 +415,10 @@ impl Governor {
         if key.expires_at.is_some_and(|expires| expires <= self.now()) {
             return Err(Refusal::KeyExpired(key.id.clone()));
         }
-        if let Some(team) = &key.team
-            && policies
-                .teams
-                .get(team)
-                .is_some_and(|(_, disabled)| *disabled)
-        {
+        if let Some((level, owner)) = &key.disabled_owner {
             return Err(Refusal::OwnerDisabled {
-                level: "team",
-                owner: team.clone(),
-            });
-        }
-        if let Some(customer) = &key.customer
-            && policies.customers.get(customer).copied().unwrap_or(false)
-        {
-            return Err(Refusal::OwnerDisabled {
-                level: "customer",
-                owner: customer.clone(),
+                level,
+                owner: owner.clone(),
             });
         }
         Ok(Some(Caller { key }))
@@ -443,36 +427,27 @@ impl Governor {
     /// Whether every budget of `provider` is still open now: a spent one takes the
     /// provider's route targets out until its period resets.
     pub fn provider_spent(&self, provider: &str) -> bool {
-        let policies = self.policies();
-        let now = self.now();
-        policies
-            .budgets(Level::Provider, provider)
-            .iter()
-            .any(|rule| self.exceeded(rule, now).is_some())
+        self.provider_refusal(provider).is_some()
     }
 
     /// The refusal a request for `provider` alone gets while one of its budgets is spent.
     pub fn provider_refusal(&self, provider: &str) -> Option<Refusal> {
         let policies = self.policies();
-        let now = self.now();
-        policies
-            .budgets(Level::Provider, provider)
-            .iter()
-            .find_map(|rule| {
-                self.exceeded(rule, now)
-                    .map(|(spent, window)| budget_refusal(rule, spent, window))
-            })
+        self.first_spent(policies.budgets(Level::Provider, provider), self.now())
     }
 
-    /// `Some(spent)` when `rule`'s current window is spent at `now`.
-    fn exceeded(&self, rule: &BudgetRule, now: i64) -> Option<(i64, Window)> {
-        self.spent_in(rule, current_window(rule, now))
-    }
-
-    /// `Some(spent)` when `rule`'s `window` is spent.
-    fn spent_in(&self, rule: &BudgetRule, window: Window) -> Option<(i64, Window)> {
-        let spent = self.spent.get(&rule.id, window.start);
-        (spent >= rule.limit_nanos).then_some((spent, window))
+    /// The refusal for the first of `rules` whose window at `now` is spent, reading the
+    /// mirror under one lock.
+    fn first_spent(&self, rules: &[Arc<BudgetRule>], now: i64) -> Option<Refusal> {
+        if rules.is_empty() {
+            return None;
+        }
+        let totals = self.spent.lock();
+        rules.iter().find_map(|rule| {
+            let window = current_window(rule, now);
+            let spent = SpendMirror::total(&totals, &rule.id, window.start);
+            (spent >= rule.limit_nanos).then(|| budget_refusal(rule, spent, window))
+        })
     }
 
     /// Budgets, rate limits and concurrency on the caller's chain, in that order; nothing
@@ -486,10 +461,8 @@ impl Governor {
         let now = self.now();
         let empty = Chain::default();
         let chain = caller.map_or(&empty, |caller| &caller.key.chain);
-        for rule in &chain.budgets {
-            if let Some((spent, window)) = self.exceeded(rule, now) {
-                return Err(budget_refusal(rule, spent, window));
-            }
+        if let Some(refusal) = self.first_spent(&chain.budgets, now) {
+            return Err(refusal);
         }
         let mut admission = Admission {
             governor: None,
@@ -614,10 +587,8 @@ impl Governor {
 
     /// Gives back the tokens an admission reserved (it was refused later).
     fn refund_tokens(&self, admission: &Admission) {
-        for (key, window_ms, limit) in admission.reserved_tokens() {
-            self.counters
-                .give_back(key, window_ms, limit, admission.estimate);
-        }
+        self.counters
+            .give_back(admission.reserved_token_levels(), admission.estimate);
     }
 
     /// Charges a finished call: its cost at `provider`'s price for `model`, to every
@@ -702,9 +673,8 @@ impl Governor {
         if correction < 0 {
             // Over-estimated: the rest goes back where the next request finds it.
             let unused = correction.unsigned_abs();
-            for (key, window_ms, limit) in admission.reserved_tokens() {
-                self.counters.give_back(key, window_ms, limit, unused);
-            }
+            self.counters
+                .give_back(admission.reserved_token_levels(), unused);
         } else if correction > 0 {
             for (key, window_ms, limit) in admission.reserved_tokens() {
                 *pending
@@ -804,6 +774,12 @@ impl Admission {
                 rule.tokens
                     .map(|limit| (&rule.tokens_key, rule.window_ms, limit))
             })
+    }
+
+    /// [`Admission::reserved_tokens`] with borrowed keys, as the counters take them.
+    fn reserved_token_levels(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.reserved_tokens()
+            .map(|(key, window_ms, limit)| (&**key, window_ms, limit))
     }
 
     /// Binds the admission to its governor so that it can settle and release itself.

@@ -24,6 +24,9 @@ pub struct KeyEntry {
     /// The budgets and limits of every level on the key's chain, resolved when the
     /// records are loaded so that admission walks two short lists.
     pub chain: Chain,
+    /// The disabled owner above the key, if any: its team, else its customer (level
+    /// name, id). Resolved with the chain, so authentication looks nothing up.
+    pub disabled_owner: Option<(&'static str, String)>,
 }
 
 /// The budgets and limits on a key's chain (customer, team, key), broadest level first.
@@ -116,6 +119,7 @@ impl Policies {
             match digest_from_hex(&hash) {
                 Some(digest) => {
                     entry.chain = policies.chain_of(&entry);
+                    entry.disabled_owner = policies.disabled_owner_of(&entry);
                     policies.keys.insert(digest, Arc::new(entry));
                 }
                 None => {
@@ -124,6 +128,19 @@ impl Policies {
             }
         }
         Ok(policies)
+    }
+
+    fn disabled_owner_of(&self, key: &KeyEntry) -> Option<(&'static str, String)> {
+        let team_disabled = |team: &String| self.teams.get(team).is_some_and(|(_, off)| *off);
+        let customer_disabled =
+            |customer: &String| self.customers.get(customer).copied().unwrap_or(false);
+        if let Some(team) = key.team.as_ref().filter(|team| team_disabled(team)) {
+            return Some(("team", team.clone()));
+        }
+        key.customer
+            .as_ref()
+            .filter(|customer| customer_disabled(customer))
+            .map(|customer| ("customer", customer.clone()))
     }
 
     fn chain_of(&self, key: &KeyEntry) -> Chain {
@@ -183,6 +200,7 @@ fn key_entry(key: VirtualKey) -> (String, KeyEntry) {
                 .allowed_providers
                 .filter(|providers| !providers.is_empty()),
             chain: Chain::default(),
+            disabled_owner: None,
         },
     )
 }

@@ -390,19 +390,21 @@ impl RedisLeases {
 
     /// Puts `units` reserved for a request that did not use them back into spare (a
     /// refund or an over-estimate), where the next request here spends them.
-    pub fn give_back(&self, key: &str, window_ms: u64, limit: u64, units: u64) {
+    pub fn give_back<'a>(&self, levels: impl IntoIterator<Item = (&'a str, u64, u64)>, units: u64) {
         if units == 0 {
             return;
         }
         let mut pools = lock(&self.inner.pools);
-        let spare = pools
-            .rates
-            .get_or_insert_with(window_ms, key, || RateSpare {
-                units: 0,
-                limit,
-                topped_up: Instant::now(),
-            });
-        spare.units = spare.units.saturating_add(units);
+        for (key, window_ms, limit) in levels {
+            let spare = pools
+                .rates
+                .get_or_insert_with(window_ms, key, || RateSpare {
+                    units: 0,
+                    limit,
+                    topped_up: Instant::now(),
+                });
+            spare.units = spare.units.saturating_add(units);
+        }
     }
 
     /// Returns stale spare to Redis now (what the background task does every so often).

@@ -287,11 +287,22 @@ impl MemoryCounters {
 
     /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]).
     pub(crate) fn adjust(&self, key: &str, window_ms: u64, delta: i64) {
+        self.adjust_each([(key, window_ms)], delta);
+    }
+
+    /// Moves each rate level `(key, window_ms)` by `delta` units, under one lock.
+    pub(crate) fn adjust_each<'a>(
+        &self,
+        levels: impl IntoIterator<Item = (&'a str, u64)>,
+        delta: i64,
+    ) {
         let now = self.now_us();
         let mut map = lock(&self.inner.rate);
-        if let Some(state) = map.get_mut(window_ms, key) {
-            let tat = state.tat.max(now) + delta as f64 * state.interval;
-            state.tat = tat.max(now);
+        for (key, window_ms) in levels {
+            if let Some(state) = map.get_mut(window_ms, key) {
+                let tat = state.tat.max(now) + delta as f64 * state.interval;
+                state.tat = tat.max(now);
+            }
         }
     }
 

@@ -174,13 +174,17 @@ impl Counters {
         }
     }
 
-    /// Gives back `units` reserved at a rate level but not used (no I/O).
-    pub fn give_back(&self, key: &str, window_ms: u64, limit: u64, units: u64) {
+    /// Gives back `units` reserved at each rate level `(key, window_ms, limit)` but not
+    /// used (no I/O; one lock for all the levels).
+    pub fn give_back<'a>(&self, levels: impl IntoIterator<Item = (&'a str, u64, u64)>, units: u64) {
         match self {
-            Counters::Memory(memory) => {
-                memory.adjust(key, window_ms, -i64::try_from(units).unwrap_or(i64::MAX))
-            }
-            Counters::Redis(leases) => leases.give_back(key, window_ms, limit, units),
+            Counters::Memory(memory) => memory.adjust_each(
+                levels
+                    .into_iter()
+                    .map(|(key, window_ms, _)| (key, window_ms)),
+                -i64::try_from(units).unwrap_or(i64::MAX),
+            ),
+            Counters::Redis(leases) => leases.give_back(levels, units),
         }
     }
 
