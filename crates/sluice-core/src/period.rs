@@ -209,12 +209,6 @@ impl WindowCache {
     }
 }
 
-impl Clone for WindowCache {
-    fn clone(&self) -> Self {
-        WindowCache(AtomicU64::new(self.0.load(Ordering::Relaxed)))
-    }
-}
-
 fn pack(window: Window) -> Option<u64> {
     let start = u64::try_from(window.start)
         .ok()

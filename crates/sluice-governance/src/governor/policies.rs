@@ -36,7 +36,7 @@ pub struct Chain {
     pub limits: Vec<Arc<LimitRule>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BudgetRule {
     pub id: String,
     pub level: Level,

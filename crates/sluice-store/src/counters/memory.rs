@@ -56,10 +56,6 @@ impl Slots {
         }
         self.held + self.leases.len() as u64
     }
-
-    fn is_empty(&self) -> bool {
-        self.held == 0 && self.leases.is_empty()
-    }
 }
 
 /// In-memory counters; clones share state.
@@ -78,6 +74,18 @@ impl Default for MemoryCounters {
 /// section here leaves the maps consistent, so the data is still good.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Gives one slot of level `key` back: a held count when `lease` is empty (an
+/// admission's), else that lease. The level's entry stays until a sweep.
+fn give_slot_back(map: &mut FastMap<String, Slots>, key: &str, lease: &str) {
+    if let Some(slots) = map.get_mut(key) {
+        if lease.is_empty() {
+            slots.held = slots.held.saturating_sub(1);
+        } else {
+            slots.leases.remove(lease);
+        }
+    }
 }
 
 impl MemoryCounters {
@@ -206,14 +214,8 @@ impl MemoryCounters {
     /// request at that level copies no key; empty levels are swept with the others.
     pub(crate) fn release(&self, ticket: Ticket) {
         let mut map = lock(&self.inner.flight);
-        for (key, lease) in ticket.slots {
-            if let Some(slots) = map.get_mut(&key) {
-                if lease.is_empty() {
-                    slots.held = slots.held.saturating_sub(1);
-                } else {
-                    slots.leases.remove(&lease);
-                }
-            }
+        for (key, lease) in &ticket.slots {
+            give_slot_back(&mut map, key, lease);
         }
     }
 
@@ -338,12 +340,7 @@ impl MemoryCounters {
     pub(crate) async fn in_flight_release(&self, ticket: InFlightTicket) -> Result<(), StoreError> {
         let mut map = lock(&self.inner.flight);
         for key in &ticket.keys {
-            if let Some(slots) = map.get_mut(key) {
-                slots.leases.remove(&ticket.lease);
-                if slots.is_empty() {
-                    map.remove(key);
-                }
-            }
+            give_slot_back(&mut map, key, &ticket.lease);
         }
         Ok(())
     }
