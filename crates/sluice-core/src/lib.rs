@@ -11,10 +11,12 @@ pub mod mock;
 pub mod period;
 pub mod presets;
 pub mod pricing_config;
+pub mod raw_fields;
 pub mod secret;
 pub mod weighted;
 
 pub use api_error::{ApiError, ErrorKind};
 pub use config::{Config, ConfigError};
 pub use duration::ConfigDuration;
+pub use raw_fields::{Count, RawFields};
 pub use secret::Secret;

@@ -5,10 +5,11 @@
 
 use http::header::{AUTHORIZATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use sluice_core::{ApiError, ErrorKind};
+use sluice_core::{ApiError, ErrorKind, RawFields};
 use sluice_governance::governor::{Caller, Governor, Refusal};
 use sluice_governance::tokens::{
-    BodyDialect, estimate_chat, estimate_embedding_input, estimate_input,
+    BodyDialect, estimate_chat_fields, estimate_embedding_fields, estimate_embedding_input,
+    estimate_input,
 };
 
 use crate::endpoint::Endpoint;
@@ -114,21 +115,28 @@ pub(crate) fn restrict(
 
 /// Tokens a request will take: its input (a real tokenizer for OpenAI models, a
 /// documented estimate elsewhere) plus its `max_tokens` or a default for the output.
-pub(crate) fn estimate(endpoint: Endpoint, model: &str, body: &[u8]) -> u64 {
+/// `fields` are the body's, read by the request check; `body_len` its length. (By value:
+/// a caller's future that lent them would keep them in its state across its awaits.)
+pub(crate) fn estimate(
+    endpoint: Endpoint,
+    model: &str,
+    fields: RawFields<'_>,
+    body_len: usize,
+) -> u64 {
     let chat = |dialect| {
-        let estimate = estimate_chat(model, body, dialect);
+        let estimate = estimate_chat_fields(model, &fields, body_len, dialect);
         estimate.input + estimate.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
     };
     match endpoint {
         Endpoint::ChatCompletions => chat(BodyDialect::OpenAi),
         Endpoint::Messages => chat(BodyDialect::Anthropic),
-        Endpoint::Embeddings | Endpoint::CountTokens => {
-            estimate_input_tokens(endpoint, model, body)
-        }
+        Endpoint::Embeddings => estimate_embedding_fields(model, &fields, body_len),
+        Endpoint::CountTokens => 0,
     }
 }
 
-/// The input part of [`estimate`].
+/// The input part of [`estimate`], from the body (a hedge's abandoned attempt: rare
+/// enough to read the body again).
 pub(crate) fn estimate_input_tokens(endpoint: Endpoint, model: &str, body: &[u8]) -> u64 {
     match endpoint {
         Endpoint::Embeddings => estimate_embedding_input(model, body),

@@ -19,7 +19,7 @@ use metrics::{Gauge, Histogram};
 use sluice_core::chat::{BlockKind, StreamEvent};
 use sluice_core::config::{HedgeConfig, HedgeDelay, RetryOn};
 use sluice_core::{ApiError, ErrorKind};
-use sluice_providers::openai::{PeekedRequest, peek};
+use sluice_providers::openai::{PeekedRequest, peek_fields};
 use sluice_providers::upstream::FORWARDED_HEADERS;
 use sluice_providers::{Dialect, Operation, Upstream, UpstreamError, codec};
 use sluice_routing::RouteTrace;
@@ -451,13 +451,23 @@ async fn forward<'g>(
     let body = read_body(&parts.headers, body, gateway.max_body_bytes)
         .await
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
-    let peeked = peek(endpoint.body_kind(), &body)
-        .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
     let governor = gateway.governor();
-    let caller = match governor {
-        Some(governor) => governance::identify(governor, &parts.headers, &peeked.model)
-            .map_err(|refusal| denied(unrouted, refusal))?,
-        None => None,
+    // The body's fields end with this block: the token estimate is their last reader,
+    // and a local that outlived it would sit in this future's state (copied whole into
+    // a box for every request) across every await below.
+    let (peeked, caller, estimate) = {
+        let (peeked, fields) = peek_fields(endpoint.body_kind(), &body)
+            .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
+        let caller = match governor {
+            Some(governor) => governance::identify(governor, &parts.headers, &peeked.model)
+                .map_err(|refusal| denied(unrouted, refusal))?,
+            None => None,
+        };
+        let estimate = caller
+            .as_ref()
+            .filter(|caller| caller.limits_tokens())
+            .map(|_| governance::estimate(endpoint, &peeked.model, fields, body.len()));
+        (peeked, caller, estimate)
     };
     let routing = RequestRouting::from_headers(&parts.headers)
         .map_err(|error| Refusal::new(unrouted, error, "invalid_request"))?;
@@ -502,7 +512,6 @@ async fn forward<'g>(
                 &mut candidates.list,
             )
             .map_err(|refusal| denied(unrouted, refusal))?;
-            let estimate = || governance::estimate(endpoint, &peeked.model, &body);
             let admission = governor
                 .admit(caller.as_ref(), estimate)
                 .await

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use sluice_core::{Count, RawFields};
 use tiktoken_rs::CoreBPE;
 
 /// Tokens counted for each image, whatever its size: what OpenAI charges for a
@@ -197,25 +198,35 @@ pub struct ChatEstimate {
 
 /// [`estimate_input`] and the request's output cap, from one parse of the body.
 pub fn estimate_chat(model: &str, body: &[u8], dialect: BodyDialect) -> ChatEstimate {
-    let tokenizer = Tokenizer::for_model(model);
-    let mut counter = Counter::new(tokenizer);
+    match RawFields::parse(body) {
+        Ok(fields) => estimate_chat_fields(model, &fields, body.len(), dialect),
+        Err(_) => ChatEstimate {
+            input: chars_over_4(body.len() as u64),
+            max_output: None,
+        },
+    }
+}
+
+/// [`estimate_chat`] from the fields of a body `body_len` bytes long, read already (the
+/// gateway's request check reads them): only the fields that become tokens are parsed.
+pub fn estimate_chat_fields(
+    model: &str,
+    fields: &RawFields<'_>,
+    body_len: usize,
+    dialect: BodyDialect,
+) -> ChatEstimate {
+    let mut counter = Counter::new(Tokenizer::for_model(model));
     let max_output = match dialect {
-        BodyDialect::OpenAi => serde_json::from_slice::<OpenAiBody<'_>>(body).map(|b| {
-            b.count(&mut counter);
-            b.max_completion_tokens.or(b.max_tokens)
-        }),
-        BodyDialect::Anthropic => serde_json::from_slice::<AnthropicBody<'_>>(body).map(|b| {
-            b.count(&mut counter);
-            b.max_tokens
-        }),
+        BodyDialect::OpenAi => count_openai(fields, &mut counter),
+        BodyDialect::Anthropic => count_anthropic(fields, &mut counter),
     };
     match max_output {
         Ok(max_output) => ChatEstimate {
             input: counter.total(),
             max_output,
         },
-        Err(_) => ChatEstimate {
-            input: chars_over_4(body.len() as u64),
+        Err(Unreadable) => ChatEstimate {
+            input: chars_over_4(body_len as u64),
             max_output: None,
         },
     }
@@ -224,24 +235,23 @@ pub fn estimate_chat(model: &str, body: &[u8], dialect: BodyDialect) -> ChatEsti
 /// Estimated input tokens of an embeddings request body (`input`: a string, an array
 /// of strings, or pre-tokenised arrays of integers, which count one token each).
 pub fn estimate_embedding_input(model: &str, body: &[u8]) -> u64 {
-    #[derive(Deserialize)]
-    struct EmbeddingBody<'a> {
-        #[serde(borrow)]
-        input: Option<&'a RawValue>,
+    match RawFields::parse(body) {
+        Ok(fields) => estimate_embedding_fields(model, &fields, body.len()),
+        Err(_) => chars_over_4(body.len() as u64),
     }
-    let tokenizer = Tokenizer::for_model(model);
-    let Ok(parsed) = serde_json::from_slice::<EmbeddingBody<'_>>(body) else {
-        return chars_over_4(body.len() as u64);
-    };
-    let Some(input) = parsed.input else {
+}
+
+/// [`estimate_embedding_input`] from the fields of a body `body_len` bytes long.
+pub fn estimate_embedding_fields(model: &str, fields: &RawFields<'_>, body_len: usize) -> u64 {
+    let Some(input) = fields.input else {
         return 0;
     };
-    let mut counter = Counter::new(tokenizer);
+    let mut counter = Counter::new(Tokenizer::for_model(model));
     match first_byte(input) {
         b'"' => counter.text_raw(input),
         b'[' => {
             let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(input.get()) else {
-                return chars_over_4(body.len() as u64);
+                return chars_over_4(body_len as u64);
             };
             for item in items {
                 match first_byte(item) {
@@ -259,6 +269,67 @@ pub fn estimate_embedding_input(model: &str, body: &[u8]) -> u64 {
         _ => {}
     }
     counter.total()
+}
+
+/// A body part the estimate cannot read: the whole body is then estimated from its
+/// length (see the module documentation).
+struct Unreadable;
+
+impl From<serde_json::Error> for Unreadable {
+    fn from(_: serde_json::Error) -> Self {
+        Unreadable
+    }
+}
+
+/// A token cap: absent or `null` is none; anything but a whole number is unreadable.
+fn token_cap(count: Count) -> Result<Option<u64>, Unreadable> {
+    match count {
+        Count::Absent => Ok(None),
+        Count::Whole(n) => Ok(Some(n)),
+        Count::Other => Err(Unreadable),
+    }
+}
+
+/// A chat message that adds its tokens to a [`Counter`].
+trait CountedMessage {
+    fn count(&self, c: &mut Counter);
+}
+
+/// Reads a `messages` array and counts each message as it is read, so no `Vec` of
+/// messages is built. Returns how many messages there were.
+fn count_messages<'a, M>(messages: &'a RawValue, c: &mut Counter) -> Result<usize, Unreadable>
+where
+    M: Deserialize<'a> + CountedMessage,
+{
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+
+    struct EachMessage<'c, M> {
+        counter: &'c mut Counter,
+        message: std::marker::PhantomData<M>,
+    }
+
+    impl<'de, M: Deserialize<'de> + CountedMessage> Visitor<'de> for EachMessage<'_, M> {
+        type Value = usize;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of messages")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut read = 0;
+            while let Some(message) = seq.next_element::<M>()? {
+                message.count(self.counter);
+                read += 1;
+            }
+            Ok(read)
+        }
+    }
+
+    let mut reader = serde_json::Deserializer::from_str(messages.get());
+    Ok(reader.deserialize_seq(EachMessage {
+        counter: c,
+        message: std::marker::PhantomData::<M>,
+    })?)
 }
 
 /// The output tokens to reserve: the request's `max_tokens` (or `max_completion_tokens`)
@@ -361,19 +432,22 @@ impl std::ops::Deref for Text<'_> {
 
 // ---- OpenAI chat completions ------------------------------------------------------
 
-#[derive(Deserialize)]
-struct OpenAiBody<'a> {
-    #[serde(borrow, default)]
-    messages: Vec<OpenAiMessage<'a>>,
-    #[serde(borrow, default)]
-    tools: Option<&'a RawValue>,
-    /// The legacy form of `tools`.
-    #[serde(borrow, default)]
-    functions: Option<&'a RawValue>,
-    #[serde(default)]
-    max_tokens: Option<u64>,
-    #[serde(default)]
-    max_completion_tokens: Option<u64>,
+/// An OpenAI chat body's input tokens; returns its output cap (`max_completion_tokens`,
+/// else `max_tokens`).
+fn count_openai(fields: &RawFields<'_>, c: &mut Counter) -> Result<Option<u64>, Unreadable> {
+    let (completion_cap, cap) = (
+        token_cap(fields.max_completion_tokens)?,
+        token_cap(fields.max_tokens)?,
+    );
+    if let Some(messages) = fields.messages
+        && count_messages::<OpenAiMessage<'_>>(messages, c)? > 0
+    {
+        c.overhead(REPLY_PRIMING_TOKENS);
+    }
+    for raw in [fields.tools, fields.functions].into_iter().flatten() {
+        c.text(raw.get());
+    }
+    Ok(completion_cap.or(cap))
 }
 
 #[derive(Deserialize)]
@@ -402,31 +476,20 @@ struct OpenAiPart<'a> {
     refusal: Option<Text<'a>>,
 }
 
-impl OpenAiBody<'_> {
+impl CountedMessage for OpenAiMessage<'_> {
     fn count(&self, c: &mut Counter) {
-        for message in &self.messages {
-            c.overhead(TOKENS_PER_MESSAGE);
-            if let Some(role) = &message.role {
-                c.role(role);
-            }
-            if let Some(name) = &message.name {
-                c.text(name);
-                c.overhead(TOKENS_PER_NAME);
-            }
-            if let Some(content) = &message.content {
-                content.count(c);
-            }
-            for raw in [message.tool_calls, message.function_call]
-                .into_iter()
-                .flatten()
-            {
-                c.text(raw.get());
-            }
+        c.overhead(TOKENS_PER_MESSAGE);
+        if let Some(role) = &self.role {
+            c.role(role);
         }
-        if !self.messages.is_empty() {
-            c.overhead(REPLY_PRIMING_TOKENS);
+        if let Some(name) = &self.name {
+            c.text(name);
+            c.overhead(TOKENS_PER_NAME);
         }
-        for raw in [self.tools, self.functions].into_iter().flatten() {
+        if let Some(content) = &self.content {
+            content.count(c);
+        }
+        for raw in [self.tool_calls, self.function_call].into_iter().flatten() {
             c.text(raw.get());
         }
     }
@@ -528,16 +591,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for OpenAiContent<'a> {
 
 // ---- Anthropic messages -----------------------------------------------------------
 
-#[derive(Deserialize)]
-struct AnthropicBody<'a> {
-    #[serde(borrow, default)]
-    system: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    messages: Vec<AnthropicMessage<'a>>,
-    #[serde(borrow, default)]
-    tools: Option<&'a RawValue>,
-    #[serde(default)]
-    max_tokens: Option<u64>,
+/// An Anthropic messages body's input tokens; returns its output cap (`max_tokens`).
+fn count_anthropic(fields: &RawFields<'_>, c: &mut Counter) -> Result<Option<u64>, Unreadable> {
+    let cap = token_cap(fields.max_tokens)?;
+    if let Some(system) = fields.system {
+        anthropic_content(system, c, 0);
+    }
+    if let Some(messages) = fields.messages
+        && count_messages::<AnthropicMessage<'_>>(messages, c)? > 0
+    {
+        c.overhead(REPLY_PRIMING_TOKENS);
+    }
+    if let Some(tools) = fields.tools {
+        c.text(tools.get());
+    }
+    Ok(cap)
 }
 
 #[derive(Deserialize)]
@@ -568,25 +636,14 @@ struct AnthropicBlock<'a> {
     content: Option<&'a RawValue>,
 }
 
-impl AnthropicBody<'_> {
+impl CountedMessage for AnthropicMessage<'_> {
     fn count(&self, c: &mut Counter) {
-        if let Some(system) = self.system {
-            anthropic_content(system, c, 0);
+        c.overhead(TOKENS_PER_MESSAGE);
+        if let Some(role) = &self.role {
+            c.role(role);
         }
-        for message in &self.messages {
-            c.overhead(TOKENS_PER_MESSAGE);
-            if let Some(role) = &message.role {
-                c.role(role);
-            }
-            if let Some(content) = message.content {
-                anthropic_content(content, c, 0);
-            }
-        }
-        if !self.messages.is_empty() {
-            c.overhead(REPLY_PRIMING_TOKENS);
-        }
-        if let Some(tools) = self.tools {
-            c.text(tools.get());
+        if let Some(content) = self.content {
+            anthropic_content(content, c, 0);
         }
     }
 }

@@ -1,5 +1,7 @@
 use serde_json::json;
-use sluice_governance::tokens::{IMAGE_TOKENS, ONE_TOKEN_ROLES, Tokenizer};
+use sluice_governance::tokens::{
+    ChatEstimate, IMAGE_TOKENS, ONE_TOKEN_ROLES, Tokenizer, estimate_chat,
+};
 use sluice_governance::{
     BodyDialect, estimate_embedding_input, estimate_input, estimate_output, warm_up,
 };
@@ -262,6 +264,38 @@ fn embeddings_inputs() {
         estimate_embedding_input("text-embedding-3-small", b"garbage!"),
         2
     );
+}
+
+#[test]
+fn output_caps_come_from_the_body() {
+    use BodyDialect::{Anthropic, OpenAi};
+    let cap = |v, d| estimate_chat("gpt-4o", &body(v), d).max_output;
+    assert_eq!(cap(json!({"max_tokens": 100}), OpenAi), Some(100));
+    let both = json!({"max_tokens": 100, "max_completion_tokens": 50});
+    assert_eq!(cap(both.clone(), OpenAi), Some(50));
+    assert_eq!(cap(both, Anthropic), Some(100));
+    assert_eq!(cap(json!({"max_tokens": null}), OpenAi), None);
+    assert_eq!(cap(json!({}), Anthropic), None);
+    // A cap that is not a whole number leaves the body unreadable: its length decides.
+    for bad in [
+        json!("16"),
+        json!(1.5),
+        json!(-1),
+        json!([16]),
+        json!({"n": 16}),
+    ] {
+        let b = body(json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": bad}));
+        for d in [OpenAi, Anthropic] {
+            assert_eq!(
+                estimate_chat("gpt-4o", &b, d),
+                ChatEstimate {
+                    input: (b.len() as u64).div_ceil(4),
+                    max_output: None
+                },
+                "{bad}"
+            );
+        }
+    }
 }
 
 #[test]

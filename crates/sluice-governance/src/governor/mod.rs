@@ -161,6 +161,16 @@ impl Caller {
             .as_ref()
             .is_none_or(|providers| providers.iter().any(|allowed| allowed == provider))
     }
+
+    /// Whether a tokens-per-window limit on the chain needs the request's token
+    /// estimate for [`Governor::admit`].
+    pub fn limits_tokens(&self) -> bool {
+        self.key
+            .chain
+            .limits
+            .iter()
+            .any(|rule| rule.tokens.is_some())
+    }
 }
 
 /// Budget totals of current windows, by budget id: what admission reads.
@@ -451,12 +461,14 @@ impl Governor {
     }
 
     /// Budgets, rate limits and concurrency on the caller's chain, in that order; nothing
-    /// is consumed unless everything passes. `estimate` gives the request's tokens (input
-    /// plus the expected output) and is only called when a token limit applies.
+    /// is consumed unless everything passes. `estimate` is the request's tokens (input
+    /// plus the expected output), needed when [`Caller::limits_tokens`]; a token limit
+    /// without one counts the request as one token. (A value rather than a callback, so
+    /// that what it is made from need not live across this call's await.)
     pub async fn admit(
         &self,
         caller: Option<&Caller>,
-        estimate: impl FnOnce() -> u64,
+        estimate: Option<u64>,
     ) -> Result<Admission, Refusal> {
         let now = self.now();
         let empty = Chain::default();
@@ -477,8 +489,7 @@ impl Governor {
         // At most a requests and a tokens ask per limit, and one slot.
         let mut asks: Vec<RateRequest<'_>> = Vec::with_capacity(2 * chain.limits.len());
         let mut leases: Vec<(&str, u64)> = Vec::with_capacity(chain.limits.len());
-        let mut estimated = None;
-        let mut estimate = Some(estimate);
+        let tokens = estimate.unwrap_or(1).max(1);
         for rule in &chain.limits {
             if let Some(limit) = rule.requests {
                 asks.push(RateRequest {
@@ -489,21 +500,21 @@ impl Governor {
                 });
             }
             if let Some(limit) = rule.tokens {
-                let amount = *estimated
-                    .get_or_insert_with(|| estimate.take().map_or(1, |estimate| estimate().max(1)));
                 admission.tokens_reserved = true;
                 asks.push(RateRequest {
                     key: &rule.tokens_key,
                     limit,
                     window_ms: rule.window_ms,
-                    amount,
+                    amount: tokens,
                 });
             }
             if let Some(limit) = rule.concurrent {
                 leases.push((&rule.concurrent_key, limit));
             }
         }
-        admission.estimate = estimated.unwrap_or(0);
+        if admission.tokens_reserved {
+            admission.estimate = tokens;
+        }
         let group = caller.map_or("", |caller| caller.key.id.as_str());
         match self.counters.admit(group, &asks, &leases).await {
             Ok(Ok(ticket)) => admission.ticket = Some(ticket),

@@ -12,5 +12,5 @@ pub use embeddings::{
     encode_embeddings_response,
 };
 pub use errors::decode_error;
-pub use request::{BodyKind, PeekedRequest, peek};
+pub use request::{BodyKind, PeekedRequest, peek, peek_fields};
 pub use stream::{OpenAiStreamDecoder, OpenAiStreamEncoder};

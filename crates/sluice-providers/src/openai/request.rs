@@ -8,9 +8,8 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
 use serde_json::value::RawValue;
-use sluice_core::ApiError;
+use sluice_core::{ApiError, RawFields};
 
 /// What a request body must hold besides its model: `messages` for a chat (OpenAI chat
 /// completions, Anthropic messages and token counts), `input` for embeddings.
@@ -46,28 +45,18 @@ impl PeekedRequest<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct Fields<'a> {
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    messages: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    input: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    stream: Option<&'a RawValue>,
-}
-
 /// Validates the body as far as the gateway must and returns the fields it routes on.
 pub fn peek(kind: BodyKind, body: &[u8]) -> Result<PeekedRequest<'_>, ApiError> {
-    // A derived struct would also accept an array of fields in order: refuse that first.
-    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
-    if first.is_some_and(|&byte| byte != b'{') {
-        return Err(ApiError::invalid_request(
-            "The request body must be a JSON object.",
-        ));
-    }
-    let fields: Fields = serde_json::from_slice(body).map_err(|err| {
+    peek_fields(kind, body).map(|(peeked, _)| peeked)
+}
+
+/// [`peek`], and every field its parse read (the token estimate's, besides the ones it
+/// routes on). Apart, so that a caller holds the fields only as long as it needs them.
+pub fn peek_fields(
+    kind: BodyKind,
+    body: &[u8],
+) -> Result<(PeekedRequest<'_>, RawFields<'_>), ApiError> {
+    let fields = RawFields::parse(body).map_err(|err| {
         use serde_json::error::Category;
         match err.classify() {
             Category::Data => ApiError::invalid_request(
@@ -138,11 +127,14 @@ pub fn peek(kind: BodyKind, body: &[u8]) -> Result<PeekedRequest<'_>, ApiError> 
         }
     };
 
-    Ok(PeekedRequest {
-        model,
-        model_span,
-        stream,
-    })
+    Ok((
+        PeekedRequest {
+            model,
+            model_span,
+            stream,
+        },
+        fields,
+    ))
 }
 
 /// A JSON string's value, borrowed when it holds no escapes.
