@@ -69,8 +69,9 @@ pub enum Denied {
 #[derive(Debug, Default, PartialEq, Eq)]
 #[must_use = "a ticket holds concurrency slots until released"]
 pub struct Ticket {
-    /// (level key, member) per concurrency level.
-    pub(crate) slots: Vec<(String, String)>,
+    /// (level key, member) per concurrency level; the member is empty for a memory
+    /// counter's held slot, whose key is shared with the counters' own entry.
+    pub(crate) slots: Vec<(Arc<str>, String)>,
 }
 
 #[derive(Debug)]
@@ -119,7 +120,7 @@ impl Taken {
         let slots = slots
             .iter()
             .zip(self.members)
-            .filter_map(|((key, _), member)| Some(((*key).to_owned(), member?)))
+            .filter_map(|((key, _), member)| Some((Arc::from(*key), member?)))
             .collect();
         Ticket { slots }
     }
@@ -379,7 +380,7 @@ impl RedisLeases {
         let now = Instant::now();
         let mut pools = lock(&self.inner.pools);
         for (key, member) in ticket.slots {
-            let pool = pools.slots.entry(key).or_default();
+            let pool = pools.slots.entry_ref(&*key).or_default();
             if let Some(at) = pool.busy.iter().position(|held| *held == member) {
                 pool.busy.swap_remove(at);
             }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use hashbrown::hash_map::EntryRef;
 use smallvec::SmallVec;
 
 use super::{
@@ -35,7 +36,8 @@ struct Inner {
     next_lease: AtomicU64,
     spend: Mutex<FastMap<(String, i64), (i64, Instant)>>,
     rate: Mutex<ByWindow<Gcra>>,
-    flight: Mutex<FastMap<String, Slots>>,
+    /// By level key; a held slot's ticket shares the key.
+    flight: Mutex<FastMap<Arc<str>, Slots>>,
 }
 
 /// One concurrency level's taken slots.
@@ -78,7 +80,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Gives one slot of level `key` back: a held count when `lease` is empty (an
 /// admission's), else that lease. The level's entry stays until a sweep.
-fn give_slot_back(map: &mut FastMap<String, Slots>, key: &str, lease: &str) {
+fn give_slot_back(map: &mut FastMap<Arc<str>, Slots>, key: &str, lease: &str) {
     if let Some(slots) = map.get_mut(key) {
         if lease.is_empty() {
             slots.held = slots.held.saturating_sub(1);
@@ -189,14 +191,16 @@ impl MemoryCounters {
         if slots.is_empty() {
             return Ok(Ticket::default());
         }
-        match self.hold_slots(slots) {
-            Ok(()) => Ok(Ticket {
-                // No member: a held count, not a lease (see `release`).
-                slots: slots
-                    .iter()
-                    .map(|(key, _)| ((*key).to_owned(), String::new()))
-                    .collect(),
-            }),
+        let mut ticket = Ticket {
+            slots: Vec::with_capacity(slots.len()),
+        };
+        let held = self.take_at_every_level(slots, |key, level| {
+            level.held += 1;
+            // No member: a held count, not a lease (see `release`).
+            ticket.slots.push((key, String::new()));
+        });
+        match held {
+            Ok(()) => Ok(ticket),
             Err(denied) => {
                 for r in rates {
                     self.adjust(
@@ -219,17 +223,12 @@ impl MemoryCounters {
         }
     }
 
-    /// Takes a held slot at every level, or none.
-    fn hold_slots(&self, levels: &[(&str, u64)]) -> Result<(), InFlightDenied> {
-        self.take_at_every_level(levels, |slots| slots.held += 1)
-    }
-
-    /// Checks that every level has a free slot, then applies `take` to each level: all
-    /// of them or none, under one lock.
+    /// Checks that every level has a free slot, then applies `take` to each level (its
+    /// key and slots): all of them or none, under one lock.
     fn take_at_every_level(
         &self,
         levels: &[(&str, u64)],
-        mut take: impl FnMut(&mut Slots),
+        mut take: impl FnMut(Arc<str>, &mut Slots),
     ) -> Result<(), InFlightDenied> {
         let now = Instant::now();
         let sweep = self.should_sweep();
@@ -244,7 +243,11 @@ impl MemoryCounters {
             }
         }
         for (key, _) in levels {
-            take(map.entry_ref(*key).or_default());
+            let mut level = match map.entry_ref(*key) {
+                EntryRef::Occupied(level) => level,
+                EntryRef::Vacant(level) => level.insert_entry(Slots::default()),
+            };
+            take(Arc::clone(level.key()), level.get_mut());
         }
         Ok(())
     }
@@ -328,7 +331,7 @@ impl MemoryCounters {
             self.inner.next_lease.fetch_add(1, Ordering::Relaxed),
         );
         let expiry = now + Duration::from_millis(lease_ttl_ms);
-        self.take_at_every_level(levels, |slots| {
+        self.take_at_every_level(levels, |_, slots| {
             slots.leases.insert(lease.clone(), expiry);
         })?;
         Ok(InFlightTicket {
