@@ -12,6 +12,7 @@
 //! [`SpendWriter`], so the client never waits for them.
 
 mod config_records;
+mod mirror;
 mod policies;
 
 use std::borrow::Cow;
@@ -29,6 +30,7 @@ use sluice_store::{
 pub use config_records::config_records;
 pub use policies::{BudgetRule, Chain, KeyEntry, LimitRule, Policies};
 
+use self::mirror::SpendMirror;
 use crate::keys::{KeyHasher, is_virtual_key};
 use crate::money::Nanodollars;
 use crate::pricing::PriceTable;
@@ -173,61 +175,13 @@ impl Caller {
     }
 }
 
-/// Budget totals of current windows, by budget id: what admission reads.
-#[derive(Default)]
-struct SpendMirror {
-    totals: Mutex<FastMap<String, (i64, i64)>>,
-}
-
-impl SpendMirror {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FastMap<String, (i64, i64)>> {
-        self.totals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A budget's total in `window` (0 when the mirror holds an older window, or none).
-    fn total(totals: &FastMap<String, (i64, i64)>, budget: &str, window: i64) -> i64 {
-        match totals.get(budget) {
-            Some(&(seen, total)) if seen == window => total,
-            _ => 0,
-        }
-    }
-
-    /// Raises a window's total to at least `total` (a later window replaces an earlier).
-    fn raise(&self, budget: &str, window: i64, total: i64) {
-        let mut totals = self.lock();
-        let entry = totals.entry_ref(budget).or_insert((window, 0));
-        if entry.0 < window {
-            *entry = (window, total);
-        } else if entry.0 == window {
-            entry.1 = entry.1.max(total);
-        }
-    }
-
-    /// Adds `nanos` to each (budget, window), under one lock.
-    fn add(&self, windows: &[(&str, Window)], nanos: i64) {
-        let mut totals = self.lock();
-        for (budget, window) in windows {
-            let window = window.start;
-            // Borrowed lookup: a budget's entry is allocated once, not per request.
-            let entry = totals.entry_ref(*budget).or_insert((window, 0));
-            if entry.0 < window {
-                *entry = (window, 0);
-            }
-            if entry.0 == window {
-                entry.1 = entry.1.saturating_add(nanos);
-            }
-        }
-    }
-}
-
 pub struct Governor {
     store: Store,
     counters: Counters,
     writer: SpendWriter,
     settings: GovernorSettings,
     policies: RwLock<Arc<Policies>>,
+    /// Each budget's total in its current window.
     spent: SpendMirror,
     /// Counter updates the request path leaves for the next batch.
     pending: Mutex<PendingUpdates>,
@@ -269,14 +223,15 @@ impl Governor {
         writer: SpendWriter,
         settings: GovernorSettings,
     ) -> Result<Arc<Governor>, StoreError> {
-        let policies = Policies::load(&store).await?;
+        let spent = SpendMirror::default();
+        let policies = Policies::load(&store, &spent).await?;
         let governor = Arc::new(Governor {
             store,
             counters,
             writer,
             settings,
             policies: RwLock::new(Arc::new(policies)),
-            spent: SpendMirror::default(),
+            spent,
             pending: Mutex::new(PendingUpdates::default()),
         });
         governor.seed_spend().await?;
@@ -319,7 +274,7 @@ impl Governor {
 
     /// Re-reads every record now (after an admin API change, say).
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let policies = Policies::load(&self.store).await?;
+        let policies = Policies::load(&self.store, &self.spent).await?;
         *self
             .policies
             .write()
@@ -360,7 +315,7 @@ impl Governor {
                 )
                 .await
                 .unwrap_or(persisted);
-            self.spent.raise(&rule.id, window.start, total);
+            self.spent.raise(rule.slot, window.start, total);
         }
         Ok(())
     }
@@ -377,7 +332,7 @@ impl Governor {
                 .spend_get(&budget_key(&rule.id), window.start)
                 .await
             {
-                self.spent.raise(&rule.id, window.start, total);
+                self.spent.raise(rule.slot, window.start, total);
             }
         }
     }
@@ -455,7 +410,7 @@ impl Governor {
         let totals = self.spent.lock();
         rules.iter().find_map(|rule| {
             let window = current_window(rule, now);
-            let spent = SpendMirror::total(&totals, &rule.id, window.start);
+            let spent = totals.total(rule.slot, window.start);
             (spent >= rule.limit_nanos).then(|| budget_refusal(rule, spent, window))
         })
     }
@@ -644,7 +599,11 @@ impl Governor {
             spilled = rules.map(|rule| window_of(rule, now)).collect();
             &spilled
         };
-        self.spent.add(windows, charged.0);
+        let slots = chain.iter().chain(provider_budgets).map(|rule| rule.slot);
+        self.spent.add(
+            slots.zip(windows.iter().map(|(_, window)| window)),
+            charged.0,
+        );
         let key = admission.caller.as_ref().map(|caller| &caller.key);
         self.writer.record(SpendEvent {
             key_id: key.map(|key| key.id.as_str()),

@@ -9,6 +9,7 @@ use sluice_core::period::{Alignment, Period, WindowCache};
 use sluice_store::sql::{Budget, Level, RateLimit, VirtualKey};
 use sluice_store::{FastMap, Store, StoreError};
 
+use super::mirror::SpendMirror;
 use crate::keys::{KeyDigest, digest_from_hex};
 
 /// A virtual key as the request path needs it.
@@ -47,6 +48,8 @@ pub struct BudgetRule {
     pub anchor: i64,
     /// The window last found for this budget (see [`WindowCache`]).
     pub window: WindowCache,
+    /// Its place in the spend mirror, the same across reloads.
+    pub slot: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -77,7 +80,8 @@ pub struct Policies {
 }
 
 impl Policies {
-    pub async fn load(store: &Store) -> Result<Policies, StoreError> {
+    /// Reads every record; budgets take their slots in `mirror`.
+    pub(crate) async fn load(store: &Store, mirror: &SpendMirror) -> Result<Policies, StoreError> {
         let mut policies = Policies::default();
         for customer in store.list_customers().await? {
             policies.customers.insert(customer.id, customer.disabled);
@@ -88,7 +92,7 @@ impl Policies {
                 .insert(team.id, (team.customer_id, team.disabled));
         }
         for budget in store.list_budgets(None).await? {
-            match budget_rule(&budget) {
+            match budget_rule(&budget, mirror) {
                 Some(rule) => policies
                     .budgets
                     .entry(budget.level)
@@ -205,19 +209,21 @@ fn key_entry(key: VirtualKey) -> (String, KeyEntry) {
     )
 }
 
-fn budget_rule(budget: &Budget) -> Option<BudgetRule> {
+fn budget_rule(budget: &Budget, mirror: &SpendMirror) -> Option<BudgetRule> {
+    let period = budget.period.parse().ok()?;
     Some(BudgetRule {
         id: budget.id.clone(),
         level: budget.level,
         owner: budget.owner.clone(),
         limit_nanos: budget.limit_nanos,
-        period: budget.period.parse().ok()?,
+        period,
         alignment: match budget.alignment {
             sluice_store::sql::Alignment::Calendar => Alignment::Calendar,
             sluice_store::sql::Alignment::Rolling => Alignment::Rolling,
         },
         anchor: budget.anchor,
         window: WindowCache::default(),
+        slot: mirror.slot_of(&budget.id),
     })
 }
 
