@@ -106,7 +106,12 @@ impl MemoryCounters {
     }
 
     fn now_us(&self) -> f64 {
-        self.inner.base.elapsed().as_secs_f64() * 1_000_000.0
+        self.us_at(Instant::now())
+    }
+
+    /// `at` on the rate counters' clock: microseconds since `base`.
+    fn us_at(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.inner.base).as_secs_f64() * 1_000_000.0
     }
 
     fn should_sweep(&self) -> bool {
@@ -177,7 +182,7 @@ impl MemoryCounters {
         &self,
         requests: &[RateRequest<'_>],
     ) -> Result<Result<(), RateDenied>, StoreError> {
-        Ok(self.take_rates(requests))
+        Ok(self.take_rates(requests, self.now_us()))
     }
 
     /// Admits at every rate level and takes a slot at every concurrency level, or
@@ -187,14 +192,17 @@ impl MemoryCounters {
         rates: &[RateRequest<'_>],
         slots: &[(&str, u64)],
     ) -> Result<Ticket, Denied> {
-        self.take_rates(rates).map_err(Denied::Rate)?;
+        // One clock read for both kinds of counter.
+        let now = Instant::now();
+        self.take_rates(rates, self.us_at(now))
+            .map_err(Denied::Rate)?;
         if slots.is_empty() {
             return Ok(Ticket::default());
         }
         let mut ticket = Ticket {
             slots: Vec::with_capacity(slots.len()),
         };
-        let held = self.take_at_every_level(slots, |key, level| {
+        let held = self.take_at_every_level(slots, now, |key, level| {
             level.held += 1;
             // No member: a held count, not a lease (see `release`).
             ticket.slots.push((key, String::new()));
@@ -223,14 +231,14 @@ impl MemoryCounters {
         }
     }
 
-    /// Checks that every level has a free slot, then applies `take` to each level (its
-    /// key and slots): all of them or none, under one lock.
+    /// Checks that every level has a free slot at `now`, then applies `take` to each
+    /// level (its key and slots): all of them or none, under one lock.
     fn take_at_every_level(
         &self,
         levels: &[(&str, u64)],
+        now: Instant,
         mut take: impl FnMut(Arc<str>, &mut Slots),
     ) -> Result<(), InFlightDenied> {
-        let now = Instant::now();
         let sweep = self.should_sweep();
         let mut map = lock(&self.inner.flight);
         if sweep {
@@ -252,9 +260,9 @@ impl MemoryCounters {
         Ok(())
     }
 
-    fn take_rates(&self, requests: &[RateRequest<'_>]) -> Result<(), RateDenied> {
+    /// Takes every rate level's units at `now` (see [`MemoryCounters::us_at`]), or none.
+    fn take_rates(&self, requests: &[RateRequest<'_>], now: f64) -> Result<(), RateDenied> {
         let sweep = self.should_sweep();
-        let now = self.now_us();
         let mut map = lock(&self.inner.rate);
         if sweep {
             // A state whose TAT is a window in the past is the same as no state.
@@ -331,7 +339,7 @@ impl MemoryCounters {
             self.inner.next_lease.fetch_add(1, Ordering::Relaxed),
         );
         let expiry = now + Duration::from_millis(lease_ttl_ms);
-        self.take_at_every_level(levels, |_, slots| {
+        self.take_at_every_level(levels, now, |_, slots| {
             slots.leases.insert(lease.clone(), expiry);
         })?;
         Ok(InFlightTicket {

@@ -298,11 +298,27 @@ pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
     out.extend(digits[at..].iter().map(|&digit| char::from(digit)));
 }
 
-/// Per-level state of the in-process maps, by window and then counter name: looked up
-/// with the request's borrowed name, so a request allocates only for a level seen for
-/// the first time.
+/// Per-level state of the in-process maps, by (window, counter name): looked up with
+/// the request's borrowed name in one probe, so a request allocates only for a level
+/// seen for the first time.
 #[derive(Debug)]
-pub(crate) struct ByWindow<V>(crate::FastMap<u64, crate::FastMap<String, V>>);
+pub(crate) struct ByWindow<V>(crate::FastMap<(u64, String), V>);
+
+/// A `(window, name)` key, borrowed; hashes as the owned tuple does.
+#[derive(Hash)]
+struct WindowName<'a>(u64, &'a str);
+
+impl hashbrown::Equivalent<(u64, String)> for WindowName<'_> {
+    fn equivalent(&self, (window, name): &(u64, String)) -> bool {
+        self.0 == *window && self.1 == name
+    }
+}
+
+impl From<&WindowName<'_>> for (u64, String) {
+    fn from(key: &WindowName<'_>) -> Self {
+        (key.0, key.1.to_owned())
+    }
+}
 
 impl<V> Default for ByWindow<V> {
     fn default() -> Self {
@@ -312,7 +328,7 @@ impl<V> Default for ByWindow<V> {
 
 impl<V> ByWindow<V> {
     pub(crate) fn get_mut(&mut self, window_ms: u64, key: &str) -> Option<&mut V> {
-        self.0.get_mut(&window_ms)?.get_mut(key)
+        self.0.get_mut(&WindowName(window_ms, key))
     }
 
     pub(crate) fn get_or_insert_with(
@@ -323,18 +339,14 @@ impl<V> ByWindow<V> {
     ) -> &mut V {
         // One lookup by the borrowed name; the name is copied only when inserted.
         self.0
-            .entry(window_ms)
-            .or_default()
-            .entry_ref(key)
+            .entry_ref(&WindowName(window_ms, key))
             .or_insert_with(new)
     }
 
-    /// Keeps the entries `keep` says to, by (window, name); drops emptied windows.
+    /// Keeps the entries `keep` says to, by (window, name).
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64, &str, &mut V) -> bool) {
-        self.0.retain(|window, names| {
-            names.retain(|name, value| keep(*window, name, value));
-            !names.is_empty()
-        });
+        self.0
+            .retain(|(window, name), value| keep(*window, name, value));
     }
 }
 
