@@ -26,6 +26,7 @@ use sluice_store::sql::Level;
 use sluice_store::{
     Counters, Denied, FastMap, RateRequest, SpendEvent, SpendWriter, Store, StoreError, Ticket,
 };
+use smallvec::SmallVec;
 
 pub use config_records::config_records;
 pub use policies::{BudgetRule, Chain, KeyEntry, LimitRule, Policies};
@@ -440,38 +441,40 @@ impl Governor {
             started: now,
         };
         // Rate limits: one all-or-nothing call across the chain; concurrency leases at
-        // the same time (one round trip to Redis, not two).
-        // At most a requests and a tokens ask per limit, and one slot.
-        let mut asks: Vec<RateRequest<'_>> = Vec::with_capacity(2 * chain.limits.len());
-        let mut leases: Vec<(&str, u64)> = Vec::with_capacity(chain.limits.len());
+        // the same time (one round trip to Redis, not two). Memory counters decide at
+        // once, so what is asked stays on the stack; for Redis it is kept on the heap
+        // across the round trip (an inline buffer would enlarge every request's future).
         let tokens = estimate.unwrap_or(1).max(1);
-        for rule in &chain.limits {
-            if let Some(limit) = rule.requests {
-                asks.push(RateRequest {
-                    key: &rule.requests_key,
-                    limit,
-                    window_ms: rule.window_ms,
-                    amount: 1,
-                });
+        let decided = {
+            let mut asks = SmallVec::<[RateRequest<'_>; 8]>::new();
+            let mut leases = SmallVec::<[(&str, u64); 4]>::new();
+            admission.tokens_reserved = chain_asks(
+                chain,
+                tokens,
+                |ask| asks.push(ask),
+                |slot| leases.push(slot),
+            );
+            self.counters.admit_now(&asks, &leases)
+        };
+        let decided = match decided {
+            Some(decided) => decided,
+            None => {
+                let mut asks = Vec::with_capacity(2 * chain.limits.len());
+                let mut leases = Vec::with_capacity(chain.limits.len());
+                chain_asks(
+                    chain,
+                    tokens,
+                    |ask| asks.push(ask),
+                    |slot| leases.push(slot),
+                );
+                let group = caller.map_or("", |caller| caller.key.id.as_str());
+                self.counters.admit(group, &asks, &leases).await
             }
-            if let Some(limit) = rule.tokens {
-                admission.tokens_reserved = true;
-                asks.push(RateRequest {
-                    key: &rule.tokens_key,
-                    limit,
-                    window_ms: rule.window_ms,
-                    amount: tokens,
-                });
-            }
-            if let Some(limit) = rule.concurrent {
-                leases.push((&rule.concurrent_key, limit));
-            }
-        }
+        };
         if admission.tokens_reserved {
             admission.estimate = tokens;
         }
-        let group = caller.map_or("", |caller| caller.key.id.as_str());
-        match self.counters.admit(group, &asks, &leases).await {
+        match decided {
             Ok(Ok(ticket)) => admission.ticket = Some(ticket),
             Ok(Err(Denied::InFlight(denied))) => {
                 admission.tokens_reserved = false;
@@ -780,6 +783,41 @@ impl Drop for Admission {
             governor.refund_tokens(self);
         }
     }
+}
+
+/// What admission asks of the counters for `chain`, handed to `ask` and `slot`: a
+/// requests and a tokens ask per limit (`tokens` units), in the chain's order, and a
+/// slot per concurrency limit. Returns whether a tokens ask was made.
+fn chain_asks<'c>(
+    chain: &'c Chain,
+    tokens: u64,
+    mut ask: impl FnMut(RateRequest<'c>),
+    mut slot: impl FnMut((&'c str, u64)),
+) -> bool {
+    let mut asked_tokens = false;
+    for rule in &chain.limits {
+        if let Some(limit) = rule.requests {
+            ask(RateRequest {
+                key: &rule.requests_key,
+                limit,
+                window_ms: rule.window_ms,
+                amount: 1,
+            });
+        }
+        if let Some(limit) = rule.tokens {
+            asked_tokens = true;
+            ask(RateRequest {
+                key: &rule.tokens_key,
+                limit,
+                window_ms: rule.window_ms,
+                amount: tokens,
+            });
+        }
+        if let Some(limit) = rule.concurrent {
+            slot((rule.concurrent_key.as_str(), limit));
+        }
+    }
+    asked_tokens
 }
 
 /// `rule`'s window containing `now`.

@@ -74,9 +74,20 @@ pub struct Policies {
     pub teams: FastMap<String, (Option<String>, bool)>,
     /// Customer id → disabled.
     pub customers: FastMap<String, bool>,
-    /// By level, then owner: looked up with a borrowed owner, no allocation per request.
-    pub budgets: FastMap<Level, FastMap<String, Vec<Arc<BudgetRule>>>>,
-    pub limits: FastMap<Level, FastMap<String, Vec<Arc<LimitRule>>>>,
+    /// By (level, owner): looked up in one probe with a borrowed owner, no allocation
+    /// per request.
+    pub budgets: FastMap<(Level, String), Vec<Arc<BudgetRule>>>,
+    pub limits: FastMap<(Level, String), Vec<Arc<LimitRule>>>,
+}
+
+/// A `(level, owner)` key, borrowed; hashes as the owned tuple does.
+#[derive(Hash)]
+struct OwnerRef<'a>(Level, &'a str);
+
+impl hashbrown::Equivalent<(Level, String)> for OwnerRef<'_> {
+    fn equivalent(&self, (level, owner): &(Level, String)) -> bool {
+        self.0 == *level && self.1 == owner
+    }
 }
 
 impl Policies {
@@ -95,9 +106,7 @@ impl Policies {
             match budget_rule(&budget, mirror) {
                 Some(rule) => policies
                     .budgets
-                    .entry(budget.level)
-                    .or_default()
-                    .entry(budget.owner)
+                    .entry((budget.level, budget.owner))
                     .or_default()
                     .push(Arc::new(rule)),
                 None => tracing::warn!(
@@ -111,9 +120,7 @@ impl Policies {
             let rule = limit_rule(&limit);
             policies
                 .limits
-                .entry(limit.level)
-                .or_default()
-                .entry(limit.owner)
+                .entry((limit.level, limit.owner))
                 .or_default()
                 .push(Arc::new(rule));
         }
@@ -169,24 +176,19 @@ impl Policies {
 
     pub fn budgets(&self, level: Level, owner: &str) -> &[Arc<BudgetRule>] {
         self.budgets
-            .get(&level)
-            .and_then(|owners| owners.get(owner))
+            .get(&OwnerRef(level, owner))
             .map_or(&[], Vec::as_slice)
     }
 
     pub fn limits(&self, level: Level, owner: &str) -> &[Arc<LimitRule>] {
         self.limits
-            .get(&level)
-            .and_then(|owners| owners.get(owner))
+            .get(&OwnerRef(level, owner))
             .map_or(&[], Vec::as_slice)
     }
 
     /// Every budget, for the background work on current windows.
     pub fn all_budgets(&self) -> impl Iterator<Item = &Arc<BudgetRule>> {
-        self.budgets
-            .values()
-            .flat_map(|owners| owners.values())
-            .flatten()
+        self.budgets.values().flatten()
     }
 }
 

@@ -158,10 +158,26 @@ impl Counters {
         rates: &[RateRequest<'_>],
         slots: &[(&str, u64)],
     ) -> Result<Result<Ticket, Denied>, StoreError> {
-        validate(rates)?;
         match self {
-            Counters::Memory(memory) => Ok(memory.admit(rates, slots)),
-            Counters::Redis(leases) => leases.admit(group, rates, slots).await,
+            Counters::Memory(memory) => admit_in_memory(memory, rates, slots),
+            Counters::Redis(leases) => {
+                validate(rates)?;
+                leases.admit(group, rates, slots).await
+            }
+        }
+    }
+
+    /// [`Counters::admit`], decided at once by memory counters; `None` from Redis ones,
+    /// which answer after a round trip. A caller that asks here first can keep what it
+    /// asks with on its stack rather than in a future.
+    pub fn admit_now(
+        &self,
+        rates: &[RateRequest<'_>],
+        slots: &[(&str, u64)],
+    ) -> Option<Result<Result<Ticket, Denied>, StoreError>> {
+        match self {
+            Counters::Memory(memory) => Some(admit_in_memory(memory, rates, slots)),
+            Counters::Redis(_) => None,
         }
     }
 
@@ -348,6 +364,15 @@ impl<V> ByWindow<V> {
         self.0
             .retain(|(window, name), value| keep(*window, name, value));
     }
+}
+
+fn admit_in_memory(
+    memory: &MemoryCounters,
+    rates: &[RateRequest<'_>],
+    slots: &[(&str, u64)],
+) -> Result<Result<Ticket, Denied>, StoreError> {
+    validate(rates)?;
+    Ok(memory.admit(rates, slots))
 }
 
 fn validate(requests: &[RateRequest<'_>]) -> Result<(), StoreError> {
