@@ -28,8 +28,13 @@ pub(crate) struct UsageTap {
 }
 
 enum TapKind {
-    /// A whole answer: its chunks, kept by reference count until the end.
-    Whole { chunks: Vec<Bytes>, kept: usize },
+    /// A whole answer: its chunks, kept by reference count until the end. Most answers
+    /// come in one chunk, which needs no list.
+    Whole {
+        first: Option<Bytes>,
+        more: Vec<Bytes>,
+        kept: usize,
+    },
     /// A stream: events parsed as they complete.
     Stream(Box<SseParser>),
 }
@@ -40,7 +45,8 @@ impl UsageTap {
             TapKind::Stream(Box::new(SseParser::new()))
         } else {
             TapKind::Whole {
-                chunks: Vec::new(),
+                first: None,
+                more: Vec::new(),
                 kept: 0,
             }
         };
@@ -54,12 +60,15 @@ impl UsageTap {
     pub(crate) fn observe(&mut self, bytes: &Bytes) {
         let dialect = self.dialect;
         match &mut self.kind {
-            TapKind::Whole { chunks, kept } => {
+            TapKind::Whole { first, more, kept } => {
                 *kept += bytes.len();
-                if *kept <= MAX_KEPT {
-                    chunks.push(bytes.clone());
+                if *kept > MAX_KEPT {
+                    *first = None;
+                    more.clear();
+                } else if first.is_none() {
+                    *first = Some(bytes.clone());
                 } else {
-                    chunks.clear();
+                    more.push(bytes.clone());
                 }
             }
             TapKind::Stream(parser) => {
@@ -76,16 +85,14 @@ impl UsageTap {
     }
 
     /// The usage reported, once the answer is complete.
-    pub(crate) fn finish(mut self) -> Option<Usage> {
-        if let TapKind::Whole { chunks, kept } = &mut self.kind {
-            if *kept > MAX_KEPT || chunks.is_empty() {
-                return None;
+    pub(crate) fn finish(self) -> Option<Usage> {
+        if let TapKind::Whole { first, more, kept } = &self.kind {
+            let first = first.as_ref().filter(|_| *kept <= MAX_KEPT)?;
+            if more.is_empty() {
+                return parse_usage(self.dialect, first);
             }
-            if let [only] = chunks.as_slice() {
-                return parse_usage(self.dialect, only);
-            }
-            let whole: Vec<u8> = chunks
-                .iter()
+            let whole: Vec<u8> = std::iter::once(first)
+                .chain(more)
                 .flat_map(|chunk| chunk.iter().copied())
                 .collect();
             return parse_usage(self.dialect, &whole);
