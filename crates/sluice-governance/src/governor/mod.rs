@@ -445,7 +445,8 @@ impl Governor {
         // once, so what is asked stays on the stack; for Redis it is kept on the heap
         // across the round trip (an inline buffer would enlarge every request's future).
         let tokens = estimate.unwrap_or(1).max(1);
-        let decided = {
+        let mut decided = None;
+        if !self.counters.is_shared() {
             let mut asks = SmallVec::<[RateRequest<'_>; 8]>::new();
             let mut leases = SmallVec::<[(&str, u64); 4]>::new();
             admission.tokens_reserved = chain_asks(
@@ -454,14 +455,14 @@ impl Governor {
                 |ask| asks.push(ask),
                 |slot| leases.push(slot),
             );
-            self.counters.admit_now(&asks, &leases)
-        };
+            decided = self.counters.admit_now(&asks, &leases);
+        }
         let decided = match decided {
             Some(decided) => decided,
             None => {
                 let mut asks = Vec::with_capacity(2 * chain.limits.len());
                 let mut leases = Vec::with_capacity(chain.limits.len());
-                chain_asks(
+                admission.tokens_reserved = chain_asks(
                     chain,
                     tokens,
                     |ask| asks.push(ask),
