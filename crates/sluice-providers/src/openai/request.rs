@@ -68,9 +68,9 @@ pub fn peek_fields(
         }
     })?;
 
+    // A field that is `null` reads as absent (`RawFields`).
     let model_raw = fields
         .model
-        .filter(|raw| raw.get() != "null")
         .ok_or_else(|| ApiError::missing_param("model"))?;
     let model: Cow<str> =
         parse_string(model_raw).ok_or_else(|| invalid_type("model", "a string", model_raw))?;
@@ -84,7 +84,6 @@ pub fn peek_fields(
         BodyKind::Chat => {
             let messages = fields
                 .messages
-                .filter(|raw| raw.get() != "null")
                 .ok_or_else(|| ApiError::missing_param("messages"))?;
             if !messages.get().starts_with('[') {
                 return Err(invalid_type("messages", "an array of objects", messages));
@@ -105,7 +104,6 @@ pub fn peek_fields(
         BodyKind::Embeddings => {
             let input = fields
                 .input
-                .filter(|raw| raw.get() != "null")
                 .ok_or_else(|| ApiError::missing_param("input"))?;
             let first = input.get().as_bytes().first().copied();
             if !matches!(first, Some(b'"' | b'[')) {
