@@ -17,7 +17,7 @@ pub mod sql;
 
 pub use counters::{
     Counters, Denied, InFlightDenied, InFlightTicket, LeaseSettings, MemoryCounters, RateDenied,
-    RateRequest, RedisCounters, RedisLeases, Ticket,
+    RateRequest, RateSlot, RedisCounters, RedisLeases, Ticket,
 };
 pub use error::{StoreError, redact_url};
 

@@ -56,6 +56,7 @@ fn req(key: &str, limit: u64, window_ms: u64, amount: u64) -> RateRequest<'_> {
         limit,
         window_ms,
         amount,
+        slot: None,
     }
 }
 
@@ -444,4 +445,31 @@ async fn redis_down_is_unavailable() {
         .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+/// A rule resolves its counter once and asks with the slot: the slot and the name reach
+/// the same state, in both directions, and a give-back through the slot frees units.
+#[tokio::test]
+async fn memory_asks_with_a_resolved_slot_share_the_named_counter() {
+    let c = Counters::memory();
+    let slot = c.rate_slot("rpm", 60_000);
+    assert!(slot.is_some());
+    assert_eq!(c.rate_slot("rpm", 60_000), slot, "one counter, one slot");
+    assert_ne!(
+        c.rate_slot("rpm", 1_000),
+        slot,
+        "another window is another counter"
+    );
+    let by_slot = |amount| RateRequest {
+        slot,
+        ..req("rpm", 3, 60_000, amount)
+    };
+    assert_eq!(c.rate_acquire(&[by_slot(2)]).await.unwrap(), Ok(()));
+    let by_name = |amount| [req("rpm", 3, 60_000, amount)];
+    assert!(c.rate_acquire(&by_name(2)).await.unwrap().is_err());
+    assert_eq!(c.rate_acquire(&by_name(1)).await.unwrap(), Ok(()));
+    assert!(c.rate_acquire(&[by_slot(1)]).await.unwrap().is_err());
+    c.give_back([by_slot(2)]);
+    assert_eq!(c.rate_acquire(&by_name(2)).await.unwrap(), Ok(()));
+    assert!(c.rate_acquire(&by_name(1)).await.unwrap().is_err());
 }

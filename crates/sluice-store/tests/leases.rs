@@ -13,6 +13,7 @@ fn req(key: &str, limit: u64, amount: u64) -> RateRequest<'_> {
         limit,
         window_ms: 60_000,
         amount,
+        slot: None,
     }
 }
 

@@ -225,7 +225,7 @@ impl Governor {
         settings: GovernorSettings,
     ) -> Result<Arc<Governor>, StoreError> {
         let spent = SpendMirror::default();
-        let policies = Policies::load(&store, &spent).await?;
+        let policies = Policies::load(&store, &spent, &counters).await?;
         let governor = Arc::new(Governor {
             store,
             counters,
@@ -275,7 +275,7 @@ impl Governor {
 
     /// Re-reads every record now (after an admin API change, say).
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let policies = Policies::load(&self.store, &self.spent).await?;
+        let policies = Policies::load(&self.store, &self.spent, &self.counters).await?;
         *self
             .policies
             .write()
@@ -558,7 +558,7 @@ impl Governor {
     /// Gives back the tokens an admission reserved (it was refused later).
     fn refund_tokens(&self, admission: &Admission) {
         self.counters
-            .give_back(admission.reserved_token_levels(), admission.estimate);
+            .give_back(admission.reserved_token_asks(admission.estimate));
     }
 
     /// Charges a finished call: its cost at `provider`'s price for `model`, to every
@@ -648,12 +648,13 @@ impl Governor {
             // Over-estimated: the rest goes back where the next request finds it.
             let unused = correction.unsigned_abs();
             self.counters
-                .give_back(admission.reserved_token_levels(), unused);
+                .give_back(admission.reserved_token_asks(unused));
         } else if correction > 0 {
-            for (key, window_ms, limit) in admission.reserved_tokens() {
+            for rule in admission.reserved_tokens() {
+                let Some(limit) = rule.tokens else { continue };
                 *pending
                     .tokens
-                    .entry((Arc::clone(key), window_ms, limit))
+                    .entry((Arc::clone(&rule.tokens_key), rule.window_ms, limit))
                     .or_insert(0) += correction;
             }
         }
@@ -738,22 +739,21 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// The token counters this admission reserved its estimate from: (key, window, limit).
-    fn reserved_tokens(&self) -> impl Iterator<Item = (&Arc<str>, u64, u64)> {
+    /// The token limits this admission reserved its estimate at.
+    fn reserved_tokens(&self) -> impl Iterator<Item = &LimitRule> {
         self.caller
             .iter()
             .filter(|_| self.tokens_reserved)
             .flat_map(|caller| &caller.key.chain.limits)
-            .filter_map(|rule| {
-                rule.tokens
-                    .map(|limit| (&rule.tokens_key, rule.window_ms, limit))
-            })
+            .filter(|rule| rule.tokens.is_some())
+            .map(|rule| &**rule)
     }
 
-    /// [`Admission::reserved_tokens`] with borrowed keys, as the counters take them.
-    fn reserved_token_levels(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+    /// Asks for `amount` tokens at each level that holds this admission's estimate, as
+    /// the counters take them back.
+    fn reserved_token_asks(&self, amount: u64) -> impl Iterator<Item = RateRequest<'_>> {
         self.reserved_tokens()
-            .map(|(key, window_ms, limit)| (&**key, window_ms, limit))
+            .map(move |rule| tokens_ask(rule, amount))
     }
 
     /// Binds the admission to its governor so that it can settle and release itself.
@@ -803,22 +803,29 @@ fn chain_asks<'c>(
                 limit,
                 window_ms: rule.window_ms,
                 amount: 1,
+                slot: rule.requests_slot,
             });
         }
-        if let Some(limit) = rule.tokens {
+        if rule.tokens.is_some() {
             asked_tokens = true;
-            ask(RateRequest {
-                key: &rule.tokens_key,
-                limit,
-                window_ms: rule.window_ms,
-                amount: tokens,
-            });
+            ask(tokens_ask(rule, tokens));
         }
         if let Some(limit) = rule.concurrent {
             slot((rule.concurrent_key.as_str(), limit));
         }
     }
     asked_tokens
+}
+
+/// An ask for `amount` tokens at `rule`'s token limit (none: a limit of 0).
+fn tokens_ask(rule: &LimitRule, amount: u64) -> RateRequest<'_> {
+    RateRequest {
+        key: &rule.tokens_key,
+        limit: rule.tokens.unwrap_or(0),
+        window_ms: rule.window_ms,
+        amount,
+        slot: rule.tokens_slot,
+    }
 }
 
 /// `rule`'s window containing `now`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sluice_core::period::{Alignment, Period, WindowCache};
 use sluice_store::sql::{Budget, Level, RateLimit, VirtualKey};
-use sluice_store::{FastMap, Store, StoreError};
+use sluice_store::{Counters, FastMap, RateSlot, Store, StoreError};
 
 use super::mirror::SpendMirror;
 use crate::keys::{KeyDigest, digest_from_hex};
@@ -61,6 +61,9 @@ pub struct LimitRule {
     pub requests_key: String,
     pub tokens_key: Arc<str>,
     pub concurrent_key: String,
+    /// The counters resolved once for memory counters (see [`Counters::rate_slot`]).
+    pub requests_slot: Option<RateSlot>,
+    pub tokens_slot: Option<RateSlot>,
     pub requests: Option<u64>,
     pub tokens: Option<u64>,
     pub window_ms: u64,
@@ -91,8 +94,13 @@ impl hashbrown::Equivalent<(Level, String)> for OwnerRef<'_> {
 }
 
 impl Policies {
-    /// Reads every record; budgets take their slots in `mirror`.
-    pub(crate) async fn load(store: &Store, mirror: &SpendMirror) -> Result<Policies, StoreError> {
+    /// Reads every record; budgets take their slots in `mirror`, rate limits theirs in
+    /// `counters`.
+    pub(crate) async fn load(
+        store: &Store,
+        mirror: &SpendMirror,
+        counters: &Counters,
+    ) -> Result<Policies, StoreError> {
         let mut policies = Policies::default();
         for customer in store.list_customers().await? {
             policies.customers.insert(customer.id, customer.disabled);
@@ -117,7 +125,7 @@ impl Policies {
             }
         }
         for limit in store.list_rate_limits(None).await? {
-            let rule = limit_rule(&limit);
+            let rule = limit_rule(&limit, counters);
             policies
                 .limits
                 .entry((limit.level, limit.owner))
@@ -229,21 +237,26 @@ fn budget_rule(budget: &Budget, mirror: &SpendMirror) -> Option<BudgetRule> {
     })
 }
 
-fn limit_rule(limit: &RateLimit) -> LimitRule {
+fn limit_rule(limit: &RateLimit, counters: &Counters) -> LimitRule {
     let positive = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok());
+    let window_ms = u64::try_from(limit.window_secs)
+        .unwrap_or(60)
+        .saturating_mul(1000)
+        .max(1);
+    let requests_key = format!("{}:req", limit.id);
+    let tokens_key: Arc<str> = Arc::from(format!("{}:tok", limit.id));
     LimitRule {
         id: limit.id.clone(),
         level: limit.level,
         owner: limit.owner.clone(),
-        requests_key: format!("{}:req", limit.id),
-        tokens_key: Arc::from(format!("{}:tok", limit.id)),
+        requests_slot: counters.rate_slot(&requests_key, window_ms),
+        tokens_slot: counters.rate_slot(&tokens_key, window_ms),
+        requests_key,
+        tokens_key,
         concurrent_key: format!("{}:conc", limit.id),
         requests: positive(limit.requests),
         tokens: positive(limit.tokens),
-        window_ms: u64::try_from(limit.window_secs)
-            .unwrap_or(60)
-            .saturating_mul(1000)
-            .max(1),
+        window_ms,
         concurrent: positive(limit.concurrent),
     }
 }

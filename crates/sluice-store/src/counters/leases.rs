@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use super::redis::{Acquired, RateAsk, RedisCounters, SlotAsk};
 use super::{ByWindow, InFlightDenied, RateDenied, RateRequest, push_decimal};
 use crate::{FastMap, StoreError};
+use smallvec::SmallVec;
 
 /// How leasing behaves; the defaults suit production.
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +70,11 @@ pub enum Denied {
 #[derive(Debug, Default, PartialEq, Eq)]
 #[must_use = "a ticket holds concurrency slots until released"]
 pub struct Ticket {
-    /// (level key, member) per concurrency level; the member is empty for a memory
-    /// counter's held slot, whose key is shared with the counters' own entry.
+    /// Redis: (level key, member) per concurrency level.
     pub(crate) slots: Vec<(Arc<str>, String)>,
+    /// Memory: the index of each level where a slot is held (`u32`s, so that four fit
+    /// in the space of a `Vec` and a ticket stays small to move).
+    pub(crate) held: SmallVec<[u32; 4]>,
 }
 
 #[derive(Debug)]
@@ -122,7 +125,10 @@ impl Taken {
             .zip(self.members)
             .filter_map(|((key, _), member)| Some((Arc::from(*key), member?)))
             .collect();
-        Ticket { slots }
+        Ticket {
+            slots,
+            held: SmallVec::new(),
+        }
     }
 }
 
@@ -389,22 +395,19 @@ impl RedisLeases {
         }
     }
 
-    /// Puts `units` reserved for a request that did not use them back into spare (a
-    /// refund or an over-estimate), where the next request here spends them.
-    pub fn give_back<'a>(&self, levels: impl IntoIterator<Item = (&'a str, u64, u64)>, units: u64) {
-        if units == 0 {
-            return;
-        }
+    /// Puts each ask's `amount`, reserved for a request that did not use it, back into
+    /// spare (a refund or an over-estimate), where the next request there spends it.
+    pub fn give_back<'a>(&self, asks: impl IntoIterator<Item = RateRequest<'a>>) {
         let mut pools = lock(&self.inner.pools);
-        for (key, window_ms, limit) in levels {
+        for ask in asks.into_iter().filter(|ask| ask.amount > 0) {
             let spare = pools
                 .rates
-                .get_or_insert_with(window_ms, key, || RateSpare {
+                .get_or_insert_with(ask.window_ms, ask.key, || RateSpare {
                     units: 0,
-                    limit,
+                    limit: ask.limit,
                     topped_up: Instant::now(),
                 });
-            spare.units = spare.units.saturating_add(units);
+            spare.units = spare.units.saturating_add(ask.amount);
         }
     }
 

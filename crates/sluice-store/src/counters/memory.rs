@@ -3,18 +3,18 @@
 //! Each kind of counter sits behind its own `std::sync::Mutex` held only for a few map
 //! operations (never across an `.await`, and these `async fn`s never await). Entries carry
 //! an expiry and are swept every few thousand operations so the maps do not grow without
-//! bound.
+//! bound. Rate counters keep a slot per counter ever used (a sweep empties its state), so
+//! that a rule resolves its counters once and reaches them by index (`RateStates`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hashbrown::hash_map::EntryRef;
 use smallvec::SmallVec;
 
 use super::{
-    ByWindow, Denied, InFlightDenied, InFlightTicket, RateDenied, RateRequest, Ticket, gcra,
-    push_decimal,
+    ByWindow, Denied, InFlightDenied, InFlightTicket, RateDenied, RateRequest, RateSlot, Ticket,
+    gcra, push_decimal,
 };
 use crate::{FastMap, StoreError};
 
@@ -35,9 +35,74 @@ struct Inner {
     ops: AtomicU64,
     next_lease: AtomicU64,
     spend: Mutex<FastMap<(String, i64), (i64, Instant)>>,
-    rate: Mutex<ByWindow<Gcra>>,
-    /// By level key; a held slot's ticket shares the key.
-    flight: Mutex<FastMap<Arc<str>, Slots>>,
+    rate: Mutex<RateStates>,
+    flight: Mutex<FlightLevels>,
+}
+
+/// The rate counters: a state per slot, and the slot of each `(window, name)`. A slot,
+/// once given, stays its counter's for the life of the process (a swept state is only
+/// emptied), so a rule can resolve its counters once ([`MemoryCounters::rate_slot`]) and
+/// reach them by index on every request. There is one slot per counter ever used: the
+/// governor's counters are its rules'.
+#[derive(Debug, Default)]
+struct RateStates {
+    slots: ByWindow<usize>,
+    /// By slot; `None` until first used, and once swept.
+    states: Vec<Option<Gcra>>,
+}
+
+impl RateStates {
+    /// The slot of `(window_ms, key)`, given on first sight.
+    fn slot_of(&mut self, window_ms: u64, key: &str) -> usize {
+        let states = &mut self.states;
+        *self.slots.get_or_insert_with(window_ms, key, || {
+            states.push(None);
+            states.len() - 1
+        })
+    }
+
+    /// The slot an ask names: the one it carries, else the one of its name.
+    fn slot_for(&mut self, ask: &RateRequest<'_>) -> usize {
+        match ask.slot {
+            Some(RateSlot(slot)) if slot < self.states.len() => slot,
+            _ => self.slot_of(ask.window_ms, ask.key),
+        }
+    }
+
+    /// The state of an ask's counter, if it has one (a lookup by name adds no slot).
+    fn existing(&mut self, ask: &RateRequest<'_>) -> Option<&mut Gcra> {
+        let slot = match ask.slot {
+            Some(RateSlot(slot)) => slot,
+            None => *self.slots.get_mut(ask.window_ms, ask.key)?,
+        };
+        self.states.get_mut(slot)?.as_mut()
+    }
+}
+
+/// The concurrency levels: each level's slots, by index, and the index of each level's
+/// key. A level keeps its index for the life of the process (a sweep only forgets expired
+/// leases), so an admission's ticket names its levels by index and is given back without
+/// a lookup.
+#[derive(Debug, Default)]
+struct FlightLevels {
+    index: FastMap<String, u32>,
+    levels: Vec<Slots>,
+}
+
+impl FlightLevels {
+    /// The index of level `key`, given on first sight.
+    fn index_of(&mut self, key: &str) -> u32 {
+        let levels = &mut self.levels;
+        *self.index.entry_ref(key).or_insert_with(|| {
+            levels.push(Slots::default());
+            u32::try_from(levels.len() - 1).unwrap_or(u32::MAX)
+        })
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Slots> {
+        let at = *self.index.get(key)?;
+        self.levels.get_mut(at as usize)
+    }
 }
 
 /// One concurrency level's taken slots.
@@ -78,18 +143,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Gives one slot of level `key` back: a held count when `lease` is empty (an
-/// admission's), else that lease. The level's entry stays until a sweep.
-fn give_slot_back(map: &mut FastMap<Arc<str>, Slots>, key: &str, lease: &str) {
-    if let Some(slots) = map.get_mut(key) {
-        if lease.is_empty() {
-            slots.held = slots.held.saturating_sub(1);
-        } else {
-            slots.leases.remove(lease);
-        }
-    }
-}
-
 impl MemoryCounters {
     /// Empty counters.
     pub fn new() -> MemoryCounters {
@@ -99,8 +152,8 @@ impl MemoryCounters {
                 ops: AtomicU64::new(0),
                 next_lease: AtomicU64::new(0),
                 spend: Mutex::new(FastMap::default()),
-                rate: Mutex::new(ByWindow::default()),
-                flight: Mutex::new(FastMap::default()),
+                rate: Mutex::new(RateStates::default()),
+                flight: Mutex::new(FlightLevels::default()),
             }),
         }
     }
@@ -199,63 +252,65 @@ impl MemoryCounters {
         if slots.is_empty() {
             return Ok(Ticket::default());
         }
-        let mut ticket = Ticket {
-            slots: Vec::with_capacity(slots.len()),
-        };
-        let held = self.take_at_every_level(slots, now, |key, level| {
-            level.held += 1;
-            // No member: a held count, not a lease (see `release`).
-            ticket.slots.push((key, String::new()));
+        let mut ticket = Ticket::default();
+        let held = self.take_at_every_level(slots, now, |level, slots| {
+            // A held count, not a lease (see `release`).
+            slots.held += 1;
+            ticket.held.push(level);
         });
         match held {
             Ok(()) => Ok(ticket),
             Err(denied) => {
-                for r in rates {
-                    self.adjust(
-                        r.key,
-                        r.window_ms,
-                        -i64::try_from(r.amount).unwrap_or(i64::MAX),
-                    );
-                }
+                self.give_back(rates.iter().copied());
                 Err(Denied::InFlight(denied))
             }
         }
     }
 
-    /// Gives an admission's slots back. A level left empty keeps its entry, so the next
-    /// request at that level copies no key; empty levels are swept with the others.
+    /// Gives an admission's slots back, by their levels' indices.
     pub(crate) fn release(&self, ticket: Ticket) {
-        let mut map = lock(&self.inner.flight);
-        for (key, lease) in &ticket.slots {
-            give_slot_back(&mut map, key, lease);
+        if ticket.held.is_empty() {
+            return;
+        }
+        let mut flight = lock(&self.inner.flight);
+        for level in ticket.held {
+            if let Some(slots) = flight.levels.get_mut(level as usize) {
+                slots.held = slots.held.saturating_sub(1);
+            }
         }
     }
 
     /// Checks that every level has a free slot at `now`, then applies `take` to each
-    /// level (its key and slots): all of them or none, under one lock.
+    /// level (its index and slots): all of them or none, under one lock.
     fn take_at_every_level(
         &self,
         levels: &[(&str, u64)],
         now: Instant,
-        mut take: impl FnMut(Arc<str>, &mut Slots),
+        mut take: impl FnMut(u32, &mut Slots),
     ) -> Result<(), InFlightDenied> {
         let sweep = self.should_sweep();
-        let mut map = lock(&self.inner.flight);
+        let mut flight = lock(&self.inner.flight);
         if sweep {
-            map.retain(|_, slots| slots.in_use(now) > 0);
+            for slots in &mut flight.levels {
+                slots.in_use(now);
+            }
         }
+        let mut found = SmallVec::<[u32; 4]>::with_capacity(levels.len());
         for (index, (key, limit)) in levels.iter().enumerate() {
-            let in_use = map.get_mut(*key).map_or(0, |slots| slots.in_use(now));
+            let at = flight.index_of(key);
+            let in_use = flight
+                .levels
+                .get_mut(at as usize)
+                .map_or(0, |slots| slots.in_use(now));
             if in_use >= *limit {
                 return Err(InFlightDenied { index });
             }
+            found.push(at);
         }
-        for (key, _) in levels {
-            let mut level = match map.entry_ref(*key) {
-                EntryRef::Occupied(level) => level,
-                EntryRef::Vacant(level) => level.insert_entry(Slots::default()),
-            };
-            take(Arc::clone(level.key()), level.get_mut());
+        for at in found {
+            if let Some(slots) = flight.levels.get_mut(at as usize) {
+                take(at, slots);
+            }
         }
         Ok(())
     }
@@ -263,32 +318,40 @@ impl MemoryCounters {
     /// Takes every rate level's units at `now` (see [`MemoryCounters::us_at`]), or none.
     fn take_rates(&self, requests: &[RateRequest<'_>], now: f64) -> Result<(), RateDenied> {
         let sweep = self.should_sweep();
-        let mut map = lock(&self.inner.rate);
+        let mut rates = lock(&self.inner.rate);
         if sweep {
             // A state whose TAT is a window in the past is the same as no state.
-            map.retain(|_, _, s| s.tat + s.window_ms as f64 * 1000.0 > now);
+            for state in &mut rates.states {
+                if state
+                    .as_ref()
+                    .is_some_and(|s| s.tat + s.window_ms as f64 * 1000.0 <= now)
+                {
+                    *state = None;
+                }
+            }
         }
         // Each level is decided and written in one lookup (a later ask at the same level
         // sees an earlier one's write); a refusal puts back the TATs written before it,
         // newest first, so that nothing is taken. A new state starts at `now`, which is
         // the same as no state.
-        let mut before: SmallVec<[f64; 8]> = SmallVec::with_capacity(requests.len());
+        let mut before: SmallVec<[(usize, f64); 8]> = SmallVec::with_capacity(requests.len());
         for (i, r) in requests.iter().enumerate() {
-            let state = map.get_or_insert_with(r.window_ms, r.key, || Gcra {
+            let slot = rates.slot_for(r);
+            let state = rates.states[slot].get_or_insert_with(|| Gcra {
                 tat: now,
                 interval: r.window_ms as f64 * 1000.0 / r.limit.max(1) as f64,
                 window_ms: r.window_ms,
             });
             match gcra(state.tat, now, r.limit, r.window_ms, r.amount, i) {
                 Ok((tat, interval)) => {
-                    before.push(state.tat);
+                    before.push((slot, state.tat));
                     state.tat = tat;
                     state.interval = interval;
                 }
                 Err(denied) => {
-                    for (r, tat) in requests[..i].iter().zip(&before).rev() {
-                        if let Some(state) = map.get_mut(r.window_ms, r.key) {
-                            state.tat = *tat;
+                    for &(slot, tat) in before.iter().rev() {
+                        if let Some(state) = rates.states[slot].as_mut() {
+                            state.tat = tat;
                         }
                     }
                     return Err(denied);
@@ -298,21 +361,38 @@ impl MemoryCounters {
         Ok(())
     }
 
-    /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]).
-    pub(crate) fn adjust(&self, key: &str, window_ms: u64, delta: i64) {
-        self.adjust_each([(key, window_ms)], delta);
+    /// The slot of rate counter `key` at `window_ms` (see [`crate::Counters::rate_slot`]).
+    pub(crate) fn rate_slot(&self, key: &str, window_ms: u64) -> RateSlot {
+        RateSlot(lock(&self.inner.rate).slot_of(window_ms, key))
     }
 
-    /// Moves each rate level `(key, window_ms)` by `delta` units, under one lock.
-    pub(crate) fn adjust_each<'a>(
-        &self,
-        levels: impl IntoIterator<Item = (&'a str, u64)>,
-        delta: i64,
-    ) {
+    /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]).
+    pub(crate) fn adjust(&self, key: &str, window_ms: u64, delta: i64) {
+        let ask = RateRequest {
+            key,
+            limit: 0,
+            window_ms,
+            amount: 0,
+            slot: None,
+        };
+        self.adjust_each([(ask, delta)]);
+    }
+
+    /// Gives back the `amount` of each ask (see [`crate::Counters::give_back`]).
+    pub(crate) fn give_back<'a>(&self, asks: impl IntoIterator<Item = RateRequest<'a>>) {
+        self.adjust_each(
+            asks.into_iter()
+                .map(|ask| (ask, -i64::try_from(ask.amount).unwrap_or(i64::MAX))),
+        );
+    }
+
+    /// Moves each ask's rate level by its `delta` units, under one lock. A level with no
+    /// state is left alone.
+    fn adjust_each<'a>(&self, levels: impl IntoIterator<Item = (RateRequest<'a>, i64)>) {
         let now = self.now_us();
-        let mut map = lock(&self.inner.rate);
-        for (key, window_ms) in levels {
-            if let Some(state) = map.get_mut(window_ms, key) {
+        let mut rates = lock(&self.inner.rate);
+        for (ask, delta) in levels {
+            if let Some(state) = rates.existing(&ask) {
                 let tat = state.tat.max(now) + delta as f64 * state.interval;
                 state.tat = tat.max(now);
             }
@@ -349,9 +429,11 @@ impl MemoryCounters {
     }
 
     pub(crate) async fn in_flight_release(&self, ticket: InFlightTicket) -> Result<(), StoreError> {
-        let mut map = lock(&self.inner.flight);
+        let mut flight = lock(&self.inner.flight);
         for key in &ticket.keys {
-            give_slot_back(&mut map, key, &ticket.lease);
+            if let Some(slots) = flight.get_mut(key) {
+                slots.leases.remove(&ticket.lease);
+            }
         }
         Ok(())
     }

@@ -66,7 +66,16 @@ pub struct RateRequest<'a> {
     pub window_ms: u64,
     /// Units this request takes (1 for a request count, the estimate for tokens).
     pub amount: u64,
+    /// The counter resolved beforehand by [`Counters::rate_slot`] (memory counters), so
+    /// that it is reached without hashing `key`; `None` looks it up by name.
+    pub slot: Option<RateSlot>,
 }
+
+/// A memory rate counter, `(key, window)`, resolved once by [`Counters::rate_slot`]:
+/// asks that carry it reach the counter's state by index. Valid only with the
+/// [`Counters`] that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSlot(pub(crate) usize);
 
 /// Why a rate-limit check refused; nothing was consumed at any level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,17 +199,21 @@ impl Counters {
         }
     }
 
-    /// Gives back `units` reserved at each rate level `(key, window_ms, limit)` but not
-    /// used (no I/O; one lock for all the levels).
-    pub fn give_back<'a>(&self, levels: impl IntoIterator<Item = (&'a str, u64, u64)>, units: u64) {
+    /// Gives back the `amount` of each of `asks`, reserved but not used (no I/O; one lock
+    /// for all the levels).
+    pub fn give_back<'a>(&self, asks: impl IntoIterator<Item = RateRequest<'a>>) {
         match self {
-            Counters::Memory(memory) => memory.adjust_each(
-                levels
-                    .into_iter()
-                    .map(|(key, window_ms, _)| (key, window_ms)),
-                -i64::try_from(units).unwrap_or(i64::MAX),
-            ),
-            Counters::Redis(leases) => leases.give_back(levels, units),
+            Counters::Memory(memory) => memory.give_back(asks),
+            Counters::Redis(leases) => leases.give_back(asks),
+        }
+    }
+
+    /// The slot of memory rate counter `key` at `window_ms`, to put in the
+    /// [`RateRequest`]s of a level asked again and again; `None` for Redis counters.
+    pub fn rate_slot(&self, key: &str, window_ms: u64) -> Option<RateSlot> {
+        match self {
+            Counters::Memory(memory) => Some(memory.rate_slot(key, window_ms)),
+            Counters::Redis(_) => None,
         }
     }
 
