@@ -7,6 +7,7 @@ pub mod config;
 pub mod duration;
 pub mod governance_config;
 pub mod interpolate;
+pub mod json_scan;
 pub mod mock;
 pub mod period;
 pub mod presets;

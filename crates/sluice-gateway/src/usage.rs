@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 use serde::Deserialize;
 use sluice_core::chat::Usage;
+use sluice_core::json_scan::{skip_space, string_end};
 use sluice_providers::Dialect;
 use sluice_providers::sse::SseParser;
 
@@ -278,79 +279,101 @@ fn rfind_usage_key(haystack: &[u8]) -> Option<usize> {
 fn scan_counts(value: &[u8]) -> Option<Reported> {
     let mut reported = Reported::default();
     let (mut cached, mut reasoning) = (None, None);
-    let skip_space = |mut at: usize| {
-        while value.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        at
-    };
-    let mut at = skip_space(0);
+    let mut at = skip_space(value, 0);
     if value.get(at) != Some(&b'{') {
         return None;
     }
     let mut depth = 0usize;
     loop {
-        // The structure up to the next string: braces, colons, commas, numbers.
-        let quote = loop {
-            match value.get(at)? {
-                b'"' => break at,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        return Some(finish_counts(reported, cached, reasoning));
-                    }
+        match *value.get(at)? {
+            b'"' => {
+                let start = at + 1;
+                let end = string_end(value, start)?;
+                at = skip_space(value, end + 1);
+                // A key is a string followed by a colon; anything else was a value.
+                if value.get(at) != Some(&b':') {
+                    continue;
                 }
-                _ => {}
+                at = skip_space(value, at + 1);
+                // Only the counts the gateway uses are read; other values are walked over.
+                let field = match count_field(&value[start..end]) {
+                    Some(CountField::Prompt) => &mut reported.prompt_tokens,
+                    Some(CountField::Completion) => &mut reported.completion_tokens,
+                    Some(CountField::Cached) => &mut cached,
+                    Some(CountField::Reasoning) => &mut reasoning,
+                    Some(CountField::Input) => &mut reported.input_tokens,
+                    Some(CountField::Output) => &mut reported.output_tokens,
+                    Some(CountField::CacheReadInput) => &mut reported.cache_read_input_tokens,
+                    Some(CountField::CacheCreationInput) => {
+                        &mut reported.cache_creation_input_tokens
+                    }
+                    None => continue,
+                };
+                let (count, digits) = whole_number(&value[at..]);
+                *field = count;
+                at += digits;
+                continue;
             }
-            at += 1;
-        };
-        // A string: to the next quote no backslash escapes.
-        let start = quote + 1;
-        let mut end = start;
-        loop {
-            let offset = memchr::memchr2(b'"', b'\\', value.get(end..)?)?;
-            if value[end + offset] == b'\\' {
-                end += offset + 2;
-            } else {
-                end += offset;
-                break;
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(finish_counts(reported, cached, reasoning));
+                }
             }
+            _ => {}
         }
-        let name = &value[start..end];
-        at = skip_space(end + 1);
-        // A key is a string followed by a colon; anything else was a value.
-        if value.get(at) != Some(&b':') {
-            continue;
-        }
-        at = skip_space(at + 1);
-        // Only the counts the gateway uses are read; other values are walked over.
-        let field = match name {
-            b"prompt_tokens" => &mut reported.prompt_tokens,
-            b"completion_tokens" => &mut reported.completion_tokens,
-            b"cached_tokens" => &mut cached,
-            b"reasoning_tokens" => &mut reasoning,
-            b"input_tokens" => &mut reported.input_tokens,
-            b"output_tokens" => &mut reported.output_tokens,
-            b"cache_read_input_tokens" => &mut reported.cache_read_input_tokens,
-            b"cache_creation_input_tokens" => &mut reported.cache_creation_input_tokens,
-            _ => continue,
-        };
-        let digits = value[at..]
-            .iter()
-            .take_while(|byte| byte.is_ascii_digit())
-            .count();
-        *field = (digits > 0)
-            .then(|| {
-                value[at..at + digits]
-                    .iter()
-                    .try_fold(0u64, |total, &digit| {
-                        total.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-                    })
-            })
-            .flatten();
-        at += digits;
+        at += 1;
     }
+}
+
+/// The usage fields the gateway reads: `prompt_tokens`, `completion_tokens`, … by the
+/// part of the name before `_tokens`.
+enum CountField {
+    Prompt,
+    Completion,
+    Cached,
+    Reasoning,
+    Input,
+    Output,
+    CacheReadInput,
+    CacheCreationInput,
+}
+
+/// Which counted field `name` is, if any. Length and first byte pick the one candidate,
+/// so the many other names (`total_tokens`, `audio_tokens`, …) cost no comparison.
+fn count_field(name: &[u8]) -> Option<CountField> {
+    let (field, expected): (CountField, &[u8]) = match (name.len(), *name.first()?) {
+        (13, b'p') => (CountField::Prompt, b"prompt_tokens"),
+        (17, b'c') => (CountField::Completion, b"completion_tokens"),
+        (13, b'c') => (CountField::Cached, b"cached_tokens"),
+        (16, b'r') => (CountField::Reasoning, b"reasoning_tokens"),
+        (12, b'i') => (CountField::Input, b"input_tokens"),
+        (13, b'o') => (CountField::Output, b"output_tokens"),
+        (23, b'c') => (CountField::CacheReadInput, b"cache_read_input_tokens"),
+        (27, b'c') => (
+            CountField::CacheCreationInput,
+            b"cache_creation_input_tokens",
+        ),
+        _ => return None,
+    };
+    (name == expected).then_some(field)
+}
+
+/// The whole number `bytes` starts with and how many digits it took: `None` for anything
+/// else (`null`, a string, a fraction's or a negative's first byte) or one past `u64`.
+fn whole_number(bytes: &[u8]) -> (Option<u64>, usize) {
+    let mut total = Some(0u64);
+    let mut digits = 0;
+    while let Some(&byte) = bytes.get(digits)
+        && byte.is_ascii_digit()
+    {
+        total = total
+            .and_then(|total| total.checked_mul(10))
+            .and_then(|total| total.checked_add(u64::from(byte - b'0')));
+        digits += 1;
+    }
+    ((digits > 0).then_some(total).flatten(), digits)
 }
 
 fn finish_counts(mut reported: Reported, cached: Option<u64>, reasoning: Option<u64>) -> Reported {
@@ -478,6 +501,16 @@ mod tests {
         assert!(
             scan_counts(br#"{"a":"}\""}"#).is_some_and(|counts| counts.prompt_tokens.is_none())
         );
+    }
+
+    #[test]
+    fn only_whole_numbers_are_counts() {
+        assert_eq!(whole_number(b"42,"), (Some(42), 2));
+        assert_eq!(whole_number(b"18446744073709551615}"), (Some(u64::MAX), 20));
+        assert_eq!(whole_number(b"18446744073709551616}"), (None, 20));
+        assert_eq!(whole_number(b"null"), (None, 0));
+        assert_eq!(whole_number(b"-1"), (None, 0));
+        assert_eq!(whole_number(b""), (None, 0));
     }
 
     #[test]
