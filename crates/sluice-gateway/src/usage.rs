@@ -271,8 +271,8 @@ fn rfind_usage_key(haystack: &[u8]) -> Option<usize> {
 }
 
 /// The counts of the usage object `value` starts with (after whitespace), read in one
-/// pass that ends at the object's closing brace; `None` when `value` is not a whole
-/// object (`null`, a cut answer). Every field the gateway uses has a name no other field
+/// pass that ends at the object's closing brace, or as soon as every count of one
+/// dialect is read; `None` when `value` is not a whole object (`null`, a cut answer). Every field the gateway uses has a name no other field
 /// of either dialect's usage has, nested or not; a field that is `null` or not a whole
 /// number counts as absent. This walks the object once, where deserialising it costs
 /// thousands of instructions.
@@ -312,6 +312,19 @@ fn scan_counts(value: &[u8]) -> Option<Reported> {
                 let (count, digits) = whole_number(&value[at..]);
                 *field = count;
                 at += digits;
+                // Every count of one dialect read: what follows (OpenAI's other details,
+                // say) holds nothing this reading uses.
+                let openai = reported.prompt_tokens.is_some()
+                    && reported.completion_tokens.is_some()
+                    && cached.is_some()
+                    && reasoning.is_some();
+                let anthropic = reported.input_tokens.is_some()
+                    && reported.output_tokens.is_some()
+                    && reported.cache_read_input_tokens.is_some()
+                    && reported.cache_creation_input_tokens.is_some();
+                if openai || anthropic {
+                    return Some(finish_counts(reported, cached, reasoning));
+                }
                 continue;
             }
             b'{' | b'[' => depth += 1,
@@ -495,6 +508,15 @@ mod tests {
                 );
             }
         }
+        // Once one dialect's counts are all read, the rest is not walked.
+        let openai = scan_counts(
+            br#"{"prompt_tokens":9,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":1,"#,
+        )
+        .expect("every OpenAI count read");
+        assert_eq!(
+            (openai.prompt_tokens, openai.completion_tokens),
+            (Some(9), Some(2))
+        );
         // Not a whole object: the caller parses instead.
         assert!(scan_counts(b"null").is_none());
         assert!(scan_counts(br#"{"prompt_tokens":1,"#).is_none());

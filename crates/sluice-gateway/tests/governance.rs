@@ -82,7 +82,7 @@ async fn ledger(
 ) -> Vec<(String, sluice_store::sql::SpendTotals)> {
     let governor = gateway.gateway.governor().expect("governed");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    governor.writer().flush().await.expect("flushed");
+    governor.flush().await.expect("flushed");
     let today = sluice_governance::governor::rfc3339(governor.now())[..10].to_string();
     governor
         .store()

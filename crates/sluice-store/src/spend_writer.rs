@@ -23,7 +23,8 @@ use sluice_core::period::Window;
 
 use crate::sql::{SpendBatch, SpendKeyRef, SpendTotals, Store};
 
-/// One request's spend, as the gateway reports it after the response. Borrowed: the
+/// The spend of one request (or of several with the same ledger row and windows), as
+/// the gateway reports it after the response. Borrowed: the
 /// writer copies a string only the first time its ledger row or budget window appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpendEvent<'a> {
@@ -39,6 +40,8 @@ pub struct SpendEvent<'a> {
     pub model: &'a str,
     /// UTC day of the request, `YYYY-MM-DD`.
     pub day: &'a str,
+    /// How many requests this is (several, when the caller gathered them).
+    pub requests: u64,
     /// Input tokens (cached included).
     pub input: u64,
     /// Output tokens.
@@ -141,7 +144,7 @@ impl SpendWriter {
             model: ev.model,
         };
         let totals = SpendTotals {
-            requests: 1,
+            requests: to_i64(ev.requests),
             input_tokens: to_i64(ev.input),
             output_tokens: to_i64(ev.output),
             cached_input_tokens: to_i64(ev.cached),

@@ -25,6 +25,7 @@ fn event<'a>(key: &'a str, model: &'a str, cost: i64) -> SpendEvent<'a> {
         provider: "openai",
         model,
         day: "2026-11-26",
+        requests: 1,
         input: 100,
         output: 20,
         cached: 10,

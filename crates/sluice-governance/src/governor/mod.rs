@@ -12,10 +12,10 @@
 //! [`SpendWriter`], so the client never waits for them.
 
 mod config_records;
+mod ledger_memo;
 mod mirror;
 mod policies;
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -24,13 +24,14 @@ use sluice_core::chat::Usage;
 use sluice_core::period::{Period, Window, civil_from_days};
 use sluice_store::sql::Level;
 use sluice_store::{
-    Counters, Denied, FastMap, RateRequest, SpendEvent, SpendWriter, Store, StoreError, Ticket,
+    Counters, Denied, FastMap, RateRequest, SpendWriter, Store, StoreError, Ticket,
 };
 use smallvec::SmallVec;
 
 pub use config_records::config_records;
 pub use policies::{BudgetRule, Chain, KeyEntry, LimitRule, Policies};
 
+use self::ledger_memo::LedgerMemo;
 use self::mirror::SpendMirror;
 use crate::keys::{KeyHasher, is_virtual_key};
 use crate::money::Nanodollars;
@@ -186,6 +187,8 @@ pub struct Governor {
     spent: SpendMirror,
     /// Counter updates the request path leaves for the next batch.
     pending: Mutex<PendingUpdates>,
+    /// Ledger rows the request path leaves for the next batch.
+    ledger: LedgerMemo,
 }
 
 /// Updates of the counters that need not happen before the client's answer: spend for
@@ -234,6 +237,7 @@ impl Governor {
             policies: RwLock::new(Arc::new(policies)),
             spent,
             pending: Mutex::new(PendingUpdates::default()),
+            ledger: LedgerMemo::default(),
         });
         governor.seed_spend().await?;
         let weak = Arc::downgrade(&governor);
@@ -247,6 +251,7 @@ impl Governor {
             },
         ));
         tokio::spawn(every(BATCH_INTERVAL, weak.clone(), |governor| async move {
+            governor.drain_ledger();
             governor.send_pending().await;
         }));
         if governor.counters.is_shared() {
@@ -263,10 +268,6 @@ impl Governor {
 
     pub fn now(&self) -> i64 {
         self.settings.clock.now()
-    }
-
-    pub fn writer(&self) -> &SpendWriter {
-        &self.writer
     }
 
     pub fn store(&self) -> &Store {
@@ -345,7 +346,7 @@ impl Governor {
         if let Counters::Redis(leases) = &self.counters {
             leases.return_all().await;
         }
-        self.writer.flush().await
+        self.flush().await
     }
 
     /// Runs `sync_spend` now (tests and the admin API's spend views).
@@ -587,41 +588,23 @@ impl Governor {
         let provider_budgets = policies.budgets(Level::Provider, provider);
         // The windows at admission (`now` is its time), the chain's and the provider's:
         // on the stack for the usual handful.
-        let rules = chain.iter().chain(provider_budgets.iter());
-        fn window_of(rule: &BudgetRule, now: i64) -> (&str, Window) {
-            (rule.id.as_str(), current_window(rule, now))
-        }
-        let mut inline = [("", Window { start: 0, end: 0 }); 8];
-        let spilled: Vec<(&str, Window)>;
-        let count = chain.len() + provider_budgets.len();
-        let windows: &[(&str, Window)] = if count <= inline.len() {
-            for (slot, rule) in inline.iter_mut().zip(rules) {
-                *slot = window_of(rule, now);
-            }
-            &inline[..count]
-        } else {
-            spilled = rules.map(|rule| window_of(rule, now)).collect();
-            &spilled
-        };
-        let slots = chain.iter().chain(provider_budgets).map(|rule| rule.slot);
+        let windows: SmallVec<[(&Arc<BudgetRule>, Window); 8]> = chain
+            .iter()
+            .chain(provider_budgets)
+            .map(|rule| (rule, current_window(rule, now)))
+            .collect();
         self.spent.add(
-            slots.zip(windows.iter().map(|(_, window)| window)),
+            windows.iter().map(|(rule, window)| (rule.slot, window)),
             charged.0,
         );
-        let key = admission.caller.as_ref().map(|caller| &caller.key);
-        self.writer.record(SpendEvent {
-            key_id: key.map(|key| key.id.as_str()),
-            team_id: key.and_then(|key| key.team.as_deref()),
-            customer_id: key.and_then(|key| key.customer.as_deref()),
+        self.ledger.add(ledger_memo::Charge {
+            key: admission.caller.as_ref().map(|caller| &caller.key),
             provider,
             model,
-            day: &utc_day(now, &mut [0; 10]),
-            input: usage.input_tokens,
-            output: usage.output_tokens,
-            cached: usage.cached_input_tokens,
+            at: now,
+            windows: &windows,
+            usage: &usage,
             cost_nanos: charged.0,
-            saved_nanos: 0,
-            budget_windows: windows,
         });
         let correction = i64::try_from(usage.total_tokens()).unwrap_or(i64::MAX)
             - i64::try_from(admission.estimate).unwrap_or(0);
@@ -633,8 +616,8 @@ impl Governor {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if shared && charged.0 > 0 {
-            for (id, window) in windows {
-                let touched = pending.spend.entry_ref(*id).or_default();
+            for (rule, window) in &windows {
+                let touched = pending.spend.entry_ref(rule.id.as_str()).or_default();
                 match touched
                     .iter_mut()
                     .find(|(start, ..)| *start == window.start)
@@ -659,6 +642,17 @@ impl Governor {
             }
         }
         admission.tokens_reserved = false;
+    }
+
+    /// Gives the settled calls' ledger rows to the spend writer (see [`LedgerMemo`]).
+    fn drain_ledger(&self) {
+        self.ledger.drain_into(&self.writer);
+    }
+
+    /// Writes every settled call's ledger row to the store now.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.drain_ledger();
+        self.writer.flush().await
     }
 
     /// Sends the batched counter updates, all at once.
@@ -878,44 +872,4 @@ pub fn rfc3339(unix: i64) -> String {
         seconds % 3600 / 60,
         seconds % 60
     )
-}
-
-/// `2026-11-27` for unix seconds (the ledger's day), written digit by digit into `buf`:
-/// this runs for every request, where `format!` costs ten times as much and a `String`
-/// an allocation. Years outside 0–9999 get an owned copy.
-fn utc_day(unix: i64, buf: &mut [u8; 10]) -> Cow<'_, str> {
-    let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
-    if !(0..=9999).contains(&year) {
-        return Cow::Owned(format!("{year:04}-{month:02}-{day:02}"));
-    }
-    let digit = |value: i64, unit: i64| b'0' + (value / unit % 10) as u8;
-    *buf = [
-        digit(year, 1000),
-        digit(year, 100),
-        digit(year, 10),
-        digit(year, 1),
-        b'-',
-        digit(month, 10),
-        digit(month, 1),
-        b'-',
-        digit(day, 10),
-        digit(day, 1),
-    ];
-    // ASCII digits and dashes: always UTF-8.
-    Cow::Borrowed(std::str::from_utf8(buf).unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{rfc3339, utc_day};
-
-    #[test]
-    fn ledger_days_are_utc_dates() {
-        for unix in [0, 951_782_400, 1_795_717_012, 253_402_300_799] {
-            assert_eq!(utc_day(unix, &mut [0; 10]), rfc3339(unix)[..10], "{unix}");
-        }
-        assert_eq!(utc_day(951_782_400, &mut [0; 10]), "2000-02-29");
-        assert_eq!(utc_day(1_795_717_012, &mut [0; 10]), "2026-11-26");
-        assert_eq!(utc_day(253_402_300_800, &mut [0; 10]), "10000-01-01");
-    }
 }

@@ -366,7 +366,8 @@ impl MemoryCounters {
         RateSlot(lock(&self.inner.rate).slot_of(window_ms, key))
     }
 
-    /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]).
+    /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]); a level
+    /// with no state is left alone.
     pub(crate) fn adjust(&self, key: &str, window_ms: u64, delta: i64) {
         let ask = RateRequest {
             key,
@@ -375,26 +376,22 @@ impl MemoryCounters {
             amount: 0,
             slot: None,
         };
-        self.adjust_each([(ask, delta)]);
-    }
-
-    /// Gives back the `amount` of each ask (see [`crate::Counters::give_back`]).
-    pub(crate) fn give_back<'a>(&self, asks: impl IntoIterator<Item = RateRequest<'a>>) {
-        self.adjust_each(
-            asks.into_iter()
-                .map(|ask| (ask, -i64::try_from(ask.amount).unwrap_or(i64::MAX))),
-        );
-    }
-
-    /// Moves each ask's rate level by its `delta` units, under one lock. A level with no
-    /// state is left alone.
-    fn adjust_each<'a>(&self, levels: impl IntoIterator<Item = (RateRequest<'a>, i64)>) {
         let now = self.now_us();
+        if let Some(state) = lock(&self.inner.rate).existing(&ask) {
+            let tat = state.tat.max(now) + delta as f64 * state.interval;
+            state.tat = tat.max(now);
+        }
+    }
+
+    /// Gives back the `amount` of each ask (see [`crate::Counters::give_back`]), under one
+    /// lock. Moving a TAT earlier needs no clock: a TAT at or before now is an empty
+    /// bucket however far before, so one taken below now (or to 0) is the same as one
+    /// clamped to now.
+    pub(crate) fn give_back<'a>(&self, asks: impl IntoIterator<Item = RateRequest<'a>>) {
         let mut rates = lock(&self.inner.rate);
-        for (ask, delta) in levels {
+        for ask in asks {
             if let Some(state) = rates.existing(&ask) {
-                let tat = state.tat.max(now) + delta as f64 * state.interval;
-                state.tat = tat.max(now);
+                state.tat = (state.tat - ask.amount as f64 * state.interval).max(0.0);
             }
         }
     }
