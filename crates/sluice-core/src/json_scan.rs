@@ -15,7 +15,14 @@ pub fn skip_space(bytes: &[u8], mut at: usize) -> usize {
 /// no backslash escapes. Eight bytes at a time while eight remain (a call into `memchr`
 /// costs more than a short key's whole length), then byte by byte.
 #[inline]
-pub fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+pub fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    string_end_escaped(bytes, at).map(|(end, _)| end)
+}
+
+/// [`string_end`], and whether the string holds an escape (a backslash) on the way.
+#[inline]
+pub fn string_end_escaped(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // The high bit of each byte of `word` that equals `byte`, and perhaps of bytes after
@@ -47,8 +54,9 @@ pub fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
             }
         };
         if bytes[found] == b'"' {
-            return Some(found);
+            return Some((found, escaped));
         }
+        escaped = true;
         at = found + 2;
     }
 }

@@ -1,15 +1,19 @@
 //! The hand scanner's reading of JSON strings, held against a byte-by-byte reading.
 
-use sluice_core::json_scan::{skip_space, string_end};
+use sluice_core::json_scan::{skip_space, string_end, string_end_escaped};
 
 #[test]
 fn a_string_ends_at_its_first_unescaped_quote_wherever_the_words_split() {
     // The byte-by-byte reading of a JSON string, to compare with.
-    fn reference(bytes: &[u8], mut at: usize) -> Option<usize> {
+    fn reference(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
+        let mut escaped = false;
         loop {
             match *bytes.get(at)? {
-                b'"' => return Some(at),
-                b'\\' => at += 2,
+                b'"' => return Some((at, escaped)),
+                b'\\' => {
+                    escaped = true;
+                    at += 2;
+                }
                 _ => at += 1,
             }
         }
@@ -34,6 +38,12 @@ fn a_string_ends_at_its_first_unescaped_quote_wherever_the_words_split() {
                 let bytes = [&b"xxxxxxxxxx"[..padding], string, tail].concat();
                 assert_eq!(
                     string_end(&bytes, padding),
+                    reference(&bytes, padding).map(|(end, _)| end),
+                    "{:?}",
+                    String::from_utf8_lossy(&bytes)
+                );
+                assert_eq!(
+                    string_end_escaped(&bytes, padding),
                     reference(&bytes, padding),
                     "{:?}",
                     String::from_utf8_lossy(&bytes)

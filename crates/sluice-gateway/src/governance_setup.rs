@@ -17,7 +17,8 @@ use crate::admin_api::AdminState;
 
 /// The store used when governance needs one and the config names none.
 pub const DEFAULT_STORE_URL: &str = "sqlite://sluice.db";
-/// How often aggregated spend is written to the store: a crash loses at most this much.
+/// How often aggregated spend is written to the store: a crash loses at most this much,
+/// plus the governor's 50 ms batch interval (settled calls are gathered that long first).
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often records are re-read from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);

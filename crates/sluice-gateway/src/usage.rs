@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 use serde::Deserialize;
 use sluice_core::chat::Usage;
-use sluice_core::json_scan::{skip_space, string_end};
+use sluice_core::json_scan::string_end;
 use sluice_providers::Dialect;
 use sluice_providers::sse::SseParser;
 
@@ -279,24 +279,24 @@ fn rfind_usage_key(haystack: &[u8]) -> Option<usize> {
 fn scan_counts(value: &[u8]) -> Option<Reported> {
     let mut reported = Reported::default();
     let (mut cached, mut reasoning) = (None, None);
-    let mut at = skip_space(value, 0);
-    if value.get(at) != Some(&b'{') {
-        return None;
-    }
-    let mut depth = 0usize;
-    loop {
-        match *value.get(at)? {
+    // What is left to read: a shrinking slice rather than an index, so that each step is
+    // one length check rather than a bounds check and an addition.
+    let mut rest = value.trim_ascii_start().strip_prefix(b"{")?;
+    let mut depth = 1usize;
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = after;
+        match byte {
             b'"' => {
-                let start = at + 1;
-                let end = string_end(value, start)?;
-                at = skip_space(value, end + 1);
+                let end = string_end(rest, 0)?;
+                let name = &rest[..end];
+                rest = rest[end + 1..].trim_ascii_start();
                 // A key is a string followed by a colon; anything else was a value.
-                if value.get(at) != Some(&b':') {
+                let Some(value) = rest.strip_prefix(b":") else {
                     continue;
-                }
-                at = skip_space(value, at + 1);
+                };
+                rest = value.trim_ascii_start();
                 // Only the counts the gateway uses are read; other values are walked over.
-                let field = match count_field(&value[start..end]) {
+                let field = match count_field(name) {
                     Some(CountField::Prompt) => &mut reported.prompt_tokens,
                     Some(CountField::Completion) => &mut reported.completion_tokens,
                     Some(CountField::Cached) => &mut cached,
@@ -309,9 +309,9 @@ fn scan_counts(value: &[u8]) -> Option<Reported> {
                     }
                     None => continue,
                 };
-                let (count, digits) = whole_number(&value[at..]);
+                let (count, digits) = whole_number(rest);
                 *field = count;
-                at += digits;
+                rest = &rest[digits..];
                 // Every count of one dialect read: what follows (OpenAI's other details,
                 // say) holds nothing this reading uses.
                 let openai = reported.prompt_tokens.is_some()
@@ -325,19 +325,19 @@ fn scan_counts(value: &[u8]) -> Option<Reported> {
                 if openai || anthropic {
                     return Some(finish_counts(reported, cached, reasoning));
                 }
-                continue;
             }
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
+                depth -= 1;
                 if depth == 0 {
                     return Some(finish_counts(reported, cached, reasoning));
                 }
             }
             _ => {}
         }
-        at += 1;
     }
+    // Out of bytes before the object closed: not a whole object.
+    None
 }
 
 /// The usage fields the gateway reads: `prompt_tokens`, `completion_tokens`, … by the
@@ -355,6 +355,7 @@ enum CountField {
 
 /// Which counted field `name` is, if any. Length and first byte pick the one candidate,
 /// so the many other names (`total_tokens`, `audio_tokens`, …) cost no comparison.
+#[inline]
 fn count_field(name: &[u8]) -> Option<CountField> {
     let (field, expected): (CountField, &[u8]) = match (name.len(), *name.first()?) {
         (13, b'p') => (CountField::Prompt, b"prompt_tokens"),
@@ -375,6 +376,7 @@ fn count_field(name: &[u8]) -> Option<CountField> {
 
 /// The whole number `bytes` starts with and how many digits it took: `None` for anything
 /// else (`null`, a string, a fraction's or a negative's first byte) or one past `u64`.
+#[inline]
 fn whole_number(bytes: &[u8]) -> (Option<u64>, usize) {
     let mut total = Some(0u64);
     let mut digits = 0;

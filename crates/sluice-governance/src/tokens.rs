@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sluice_core::json_scan::{skip_space, string_end};
+use sluice_core::json_scan::{skip_space, string_end_escaped};
 use sluice_core::{Count, RawFields};
 use smallvec::SmallVec;
 use tiktoken_rs::CoreBPE;
@@ -461,13 +461,34 @@ fn count_openai(fields: &RawFields<'_>, c: &mut Counter) -> Result<Option<u64>, 
     Ok(completion_cap.or(cap))
 }
 
-/// A message whose fields are strings or `null`, as most chat turns are: each field its
-/// JSON string, quotes included.
+/// A message whose fields are strings or `null`, as most chat turns are.
 #[derive(Default)]
 struct PlainMessage<'a> {
-    role: Option<&'a str>,
-    name: Option<&'a str>,
-    content: Option<&'a str>,
+    role: Option<JsonText<'a>>,
+    name: Option<JsonText<'a>>,
+    content: Option<JsonText<'a>>,
+}
+
+/// A JSON string as it stands in the body: between its quotes, and whether it holds an
+/// escape (then it is decoded before it is counted).
+#[derive(Clone, Copy)]
+struct JsonText<'a> {
+    inner: &'a str,
+    escaped: bool,
+}
+
+impl<'a> JsonText<'a> {
+    /// The text: borrowed when there is nothing to decode.
+    fn text(self) -> Option<Cow<'a, str>> {
+        if !self.escaped {
+            return Some(Cow::Borrowed(self.inner));
+        }
+        let mut quoted = String::with_capacity(self.inner.len() + 2);
+        quoted.push('"');
+        quoted.push_str(self.inner);
+        quoted.push('"');
+        serde_json::from_str::<String>(&quoted).ok().map(Cow::Owned)
+    }
 }
 
 /// Counts an OpenAI `messages` array as [`OpenAiMessage`] does, when every message is a
@@ -499,7 +520,7 @@ fn count_plain_messages(messages: &RawValue, c: &mut Counter) -> Option<usize> {
                 if bytes.get(at) != Some(&b'"') {
                     return None;
                 }
-                let key_end = string_end(bytes, at + 1)?;
+                let (key_end, key_escaped) = string_end_escaped(bytes, at + 1)?;
                 let key = &json[at + 1..key_end];
                 at = skip_space(bytes, key_end + 1);
                 if bytes.get(at) != Some(&b':') {
@@ -508,10 +529,10 @@ fn count_plain_messages(messages: &RawValue, c: &mut Counter) -> Option<usize> {
                 at = skip_space(bytes, at + 1);
                 let value = match bytes.get(at)? {
                     b'"' => {
-                        let end = string_end(bytes, at + 1)?;
-                        let value = &json[at..=end];
+                        let (end, escaped) = string_end_escaped(bytes, at + 1)?;
+                        let inner = &json[at + 1..end];
                         at = end + 1;
-                        Some(value)
+                        Some(JsonText { inner, escaped })
                     }
                     b'n' if bytes.get(at..at + 4) == Some(b"null") => {
                         at += 4;
@@ -525,7 +546,7 @@ fn count_plain_messages(messages: &RawValue, c: &mut Counter) -> Option<usize> {
                     "content" => &mut message.content,
                     // Counted as their JSON text by the full parse.
                     "tool_calls" | "function_call" if value.is_some() => return None,
-                    _ if key.contains('\\') => return None,
+                    _ if key_escaped => return None,
                     _ => {
                         at = skip_space(bytes, at);
                         match bytes.get(at)? {
@@ -561,28 +582,18 @@ fn count_plain_messages(messages: &RawValue, c: &mut Counter) -> Option<usize> {
     for message in &found {
         counted.overhead(TOKENS_PER_MESSAGE);
         if let Some(role) = message.role {
-            counted.role(&unquote(role)?);
+            counted.role(&role.text()?);
         }
         if let Some(name) = message.name {
-            counted.text(&unquote(name)?);
+            counted.text(&name.text()?);
             counted.overhead(TOKENS_PER_NAME);
         }
         if let Some(content) = message.content {
-            counted.text(&unquote(content)?);
+            counted.text(&content.text()?);
         }
     }
     *c = counted;
     Some(found.len())
-}
-
-/// The text of a JSON string (quotes included): borrowed when it has no escapes.
-fn unquote(json: &str) -> Option<Cow<'_, str>> {
-    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
-        serde_json::from_str::<String>(json).ok().map(Cow::Owned)
-    } else {
-        Some(Cow::Borrowed(inner))
-    }
 }
 
 #[derive(Deserialize)]

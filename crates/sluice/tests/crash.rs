@@ -1,6 +1,7 @@
 //! Spend survives a crash: the gateway killed with SIGKILL loses at most the last flush
-//! interval (1 s) of spend; what was flushed is in the store, and a restarted gateway
-//! still refuses a budget spent before the crash.
+//! interval (1 s, after the 50 ms in which settled calls are gathered) of spend; what was
+//! flushed is in the store, and a restarted gateway still refuses a budget spent before
+//! the crash.
 
 mod common;
 
@@ -59,7 +60,7 @@ fn spend_flushed_before_a_kill_is_kept_and_still_counts_after_a_restart() {
     }
     assert!(served >= 2, "served {served}");
     assert_eq!(chat(port), 402);
-    // Past one flush interval, then SIGKILL: no shutdown hook runs.
+    // Past one batch and one flush interval, then SIGKILL: no shutdown hook runs.
     std::thread::sleep(Duration::from_millis(1500));
     gateway.0.kill().expect("killed");
     let _ = gateway.0.wait();

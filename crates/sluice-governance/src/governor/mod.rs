@@ -588,11 +588,12 @@ impl Governor {
         let provider_budgets = policies.budgets(Level::Provider, provider);
         // The windows at admission (`now` is its time), the chain's and the provider's:
         // on the stack for the usual handful.
-        let windows: SmallVec<[(&Arc<BudgetRule>, Window); 8]> = chain
-            .iter()
-            .chain(provider_budgets)
-            .map(|rule| (rule, current_window(rule, now)))
-            .collect();
+        // Pushed one by one: collecting a chained iterator into a `SmallVec` checks its
+        // capacity for every element through a slower path.
+        let mut windows = SmallVec::<[(&Arc<BudgetRule>, Window); 8]>::new();
+        for rule in chain.iter().chain(provider_budgets) {
+            windows.push((rule, current_window(rule, now)));
+        }
         self.spent.add(
             windows.iter().map(|(rule, window)| (rule.slot, window)),
             charged.0,
