@@ -98,7 +98,8 @@ sleep 0.5
 total=$(callgrind_annotate "$OUT.1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen {gsub(",", "", $1); print $1; seen = 1}')
 echo "instructions per request: $((total / REQUESTS))  ($total over $REQUESTS requests, $(basename "$CONFIG"), $MODEL)"
 # Work driven by the clock, not by requests: governance's periodic tasks (the records'
-# reload each second, the counters' batch) and the ledger's flush, on the runtime, and
+# reload each second; every 50 ms the ledger rows to the spend writer and the counters'
+# batch) and the ledger's flush, on the runtime, and
 # SQLite's worker thread. Valgrind is slow, so more seconds (and more of this work) fall
 # into the measured part than under real load; the figure without it is the one to
 # compare. The pass-through has none.

@@ -217,6 +217,14 @@ fn window_ttl(window: &Window) -> u64 {
     u64::try_from(window.end - window.start).unwrap_or(0) + 86_400
 }
 
+/// A governor dropped without [`Governor::shutdown`] still hands its gathered ledger rows
+/// to the spend writer, whose own drop asks for a last flush.
+impl Drop for Governor {
+    fn drop(&mut self) {
+        self.drain_ledger();
+    }
+}
+
 impl Governor {
     /// Loads the records, seeds the budget mirror (and the shared counters) from the
     /// spend the store has persisted for the current windows, and starts the background
