@@ -272,10 +272,10 @@ fn rfind_usage_key(haystack: &[u8]) -> Option<usize> {
 
 /// The counts of the usage object `value` starts with (after whitespace), read in one
 /// pass that ends at the object's closing brace, or as soon as every count of one
-/// dialect is read; `None` when `value` is not a whole object (`null`, a cut answer). Every field the gateway uses has a name no other field
-/// of either dialect's usage has, nested or not; a field that is `null` or not a whole
-/// number counts as absent. This walks the object once, where deserialising it costs
-/// thousands of instructions.
+/// dialect is read; `None` when `value` is not a whole object (`null`, a cut answer).
+/// Every field the gateway uses has a name no other field of either dialect's usage has,
+/// nested or not; a field that is `null` or not a whole number counts as absent. This
+/// walks the object once, where deserialising it costs thousands of instructions.
 fn scan_counts(value: &[u8]) -> Option<Reported> {
     let mut reported = Reported::default();
     let (mut cached, mut reasoning) = (None, None);

@@ -540,6 +540,8 @@ fn count_plain_messages(messages: &RawValue, c: &mut Counter) -> Option<usize> {
                     }
                     _ => return None,
                 };
+                // Other fields are not counted (as the full parse does not count them).
+                let mut other = None;
                 let field = match key {
                     "role" => &mut message.role,
                     "name" => &mut message.name,
@@ -547,15 +549,7 @@ fn count_plain_messages(messages: &RawValue, c: &mut Counter) -> Option<usize> {
                     // Counted as their JSON text by the full parse.
                     "tool_calls" | "function_call" if value.is_some() => return None,
                     _ if key_escaped => return None,
-                    _ => {
-                        at = skip_space(bytes, at);
-                        match bytes.get(at)? {
-                            b',' => at = skip_space(bytes, at + 1),
-                            b'}' => break,
-                            _ => return None,
-                        }
-                        continue;
-                    }
+                    _ => &mut other,
                 };
                 if field.is_some() {
                     return None;

@@ -8,8 +8,9 @@
 //! the background, and budget totals from an in-memory mirror of the counters. Rate
 //! limits and concurrency are decided by the [`Counters`] (atomically in Redis when
 //! several instances share it). Writes after a call (spend, token corrections, lease
-//! releases) go to the counters in a spawned task and to the ledger through the batching
-//! [`SpendWriter`], so the client never waits for them.
+//! releases) go to the counters in a spawned task and to the ledger through rows gathered
+//! per key (`ledger_memo`) and the batching [`SpendWriter`], so the client never waits for
+//! them.
 
 mod config_records;
 mod ledger_memo;
@@ -595,9 +596,8 @@ impl Governor {
             .map_or(&[][..], |caller| &caller.key.chain.budgets[..]);
         let provider_budgets = policies.budgets(Level::Provider, provider);
         // The windows at admission (`now` is its time), the chain's and the provider's:
-        // on the stack for the usual handful.
-        // Pushed one by one: collecting a chained iterator into a `SmallVec` checks its
-        // capacity for every element through a slower path.
+        // on the stack for the usual handful, pushed one by one (collecting a chained
+        // iterator into a `SmallVec` takes a slower path).
         let mut windows = SmallVec::<[(&Arc<BudgetRule>, Window); 8]>::new();
         for rule in chain.iter().chain(provider_budgets) {
             windows.push((rule, current_window(rule, now)));

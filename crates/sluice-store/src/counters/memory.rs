@@ -3,8 +3,10 @@
 //! Each kind of counter sits behind its own `std::sync::Mutex` held only for a few map
 //! operations (never across an `.await`, and these `async fn`s never await). Entries carry
 //! an expiry and are swept every few thousand operations so the maps do not grow without
-//! bound. Rate counters keep a slot per counter ever used (a sweep empties its state), so
-//! that a rule resolves its counters once and reaches them by index (`RateStates`).
+//! bound. Rate counters and concurrency levels are the exception: each keeps a place per
+//! counter ever used (a sweep empties its state or forgets its expired leases), so that a
+//! rule resolves its counters once and a ticket names its levels by index (`RateStates`,
+//! `FlightLevels`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
