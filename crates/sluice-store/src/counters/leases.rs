@@ -28,10 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use super::redis::{Acquired, RateAsk, RedisCounters, SlotAsk};
 use super::{ByWindow, InFlightDenied, RateDenied, RateRequest, push_decimal};
 use crate::{FastMap, StoreError};
-use smallvec::SmallVec;
 
 /// How leasing behaves; the defaults suit production.
 #[derive(Debug, Clone, Copy)]

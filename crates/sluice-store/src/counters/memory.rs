@@ -71,11 +71,12 @@ impl RateStates {
         }
     }
 
-    /// The state of an ask's counter, if it has one (a lookup by name adds no slot).
-    fn existing(&mut self, ask: &RateRequest<'_>) -> Option<&mut Gcra> {
-        let slot = match ask.slot {
+    /// The state of counter `key` at `window_ms` (or of `slot`, when resolved), if it has
+    /// one (a lookup by name adds no slot).
+    fn existing(&mut self, window_ms: u64, key: &str, slot: Option<RateSlot>) -> Option<&mut Gcra> {
+        let slot = match slot {
             Some(RateSlot(slot)) => slot,
-            None => *self.slots.get_mut(ask.window_ms, ask.key)?,
+            None => *self.slots.get_mut(window_ms, key)?,
         };
         self.states.get_mut(slot)?.as_mut()
     }
@@ -371,15 +372,8 @@ impl MemoryCounters {
     /// Moves a rate level by `delta` units (see [`crate::Counters::rate_adjust`]); a level
     /// with no state is left alone.
     pub(crate) fn adjust(&self, key: &str, window_ms: u64, delta: i64) {
-        let ask = RateRequest {
-            key,
-            limit: 0,
-            window_ms,
-            amount: 0,
-            slot: None,
-        };
         let now = self.now_us();
-        if let Some(state) = lock(&self.inner.rate).existing(&ask) {
+        if let Some(state) = lock(&self.inner.rate).existing(window_ms, key, None) {
             let tat = state.tat.max(now) + delta as f64 * state.interval;
             state.tat = tat.max(now);
         }
@@ -392,7 +386,7 @@ impl MemoryCounters {
     pub(crate) fn give_back<'a>(&self, asks: impl IntoIterator<Item = RateRequest<'a>>) {
         let mut rates = lock(&self.inner.rate);
         for ask in asks {
-            if let Some(state) = rates.existing(&ask) {
+            if let Some(state) = rates.existing(ask.window_ms, ask.key, ask.slot) {
                 state.tat = (state.tat - ask.amount as f64 * state.interval).max(0.0);
             }
         }
